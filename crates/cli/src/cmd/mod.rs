@@ -1,0 +1,3 @@
+//! One module per subcommand (stage). Each exposes `Args` and `run(args, &Context)`.
+
+pub mod info;

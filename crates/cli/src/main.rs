@@ -1,0 +1,71 @@
+//! `histo`: the command-line front end of the histo toolkit.
+//!
+//! One subcommand module per stage lives in [`cmd`]; each has an `Args` struct (clap derive)
+//! and a `run(args, &Context)` function. Adding a stage means adding a module and one line in
+//! [`Command`]. Errors are printed as one readable chain and exit with status 1.
+
+mod cmd;
+mod context;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use histo_tensor::DeviceSpec;
+
+pub use context::Context;
+
+/// histo: annotation-efficient deep learning on histopathology whole-slide images
+/// (RSP self-supervised pretraining, fine-tuning with few labels, teacher-student consistency).
+#[derive(Parser, Debug)]
+#[command(name = "histo", version, propagate_version = true)]
+struct Cli {
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive such as
+    /// `histo=debug,candle=warn`. Logs go to stderr.
+    #[arg(long, global = true, env = "HISTO_LOG", default_value = "info")]
+    log_level: String,
+
+    /// Compute device: auto, cpu, cuda or cuda:N. `auto` uses the first GPU when this build
+    /// has CUDA support and one is present, else the CPU.
+    #[arg(long, global = true, env = "HISTO_DEVICE", default_value = "auto")]
+    device: DeviceSpec,
+
+    /// Seed of every random stream (augmentation, shuffling, initialisation).
+    #[arg(long, global = true, env = "HISTO_SEED", default_value_t = 42)]
+    seed: u64,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show the build (version, features), the compute devices and the thread count.
+    Info(cmd::info::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = context::init_logging(&cli.log_level) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(1);
+    }
+    let ctx = Context {
+        device: cli.device,
+        seed: cli.seed,
+    };
+    let result = ctx.check().and_then(|()| match cli.command {
+        Some(Command::Info(args)) => cmd::info::run(args, &ctx),
+        None => {
+            // No subcommand: show the help on stderr and fail as a usage error.
+            let _ = Cli::command().write_help(&mut std::io::stderr());
+            Err(anyhow::anyhow!("no subcommand given (see the list above)"))
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
