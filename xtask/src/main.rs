@@ -9,6 +9,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod cuda;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "histo project automation")]
 struct Cli {
@@ -29,6 +31,15 @@ enum Task {
     Ci,
     /// Run the whole method end to end on the embedded synthetic dataset and write a report.
     Reproduce,
+    /// Fetch the pinned CUDA 13.0 compiler wheels from PyPI into `.cuda-toolchain/`, generate
+    /// link stubs, and print the environment a CUDA build needs.
+    CudaToolchain,
+    /// Build `histo` with CUDA for sm_90a (H100/H200) in `target/cuda/` and pack it into `dist/`.
+    BuildCuda {
+        /// Cargo features: `cudnn` (default; cuDNN convolutions) or `cuda`.
+        #[arg(long, default_value = "cudnn")]
+        features: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +57,8 @@ fn run(cli: Cli) -> Result<()> {
         Task::Test { rest } => test(&rest),
         Task::Ci => ci(),
         Task::Reproduce => reproduce(),
+        Task::CudaToolchain => cuda::toolchain(),
+        Task::BuildCuda { features } => cuda::build(&features),
     }
 }
 
