@@ -9,7 +9,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod bench_tiling;
 mod cuda;
+mod openslide;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "histo project automation")]
@@ -31,6 +33,14 @@ enum Task {
     Ci,
     /// Run the whole method end to end on the embedded synthetic dataset and write a report.
     Reproduce,
+    /// Run a benchmark: `tiling` (histo-wsi: RSP triplets/s, candidate tests/s, peak RSS).
+    Bench {
+        /// Which benchmark.
+        name: String,
+        /// Extra arguments for the benchmark (after `--`), e.g. `--runs 9`.
+        #[arg(last = true)]
+        rest: Vec<String>,
+    },
     /// Fetch the pinned CUDA 13.0 compiler wheels from PyPI into `.cuda-toolchain/`, generate
     /// link stubs, and print the environment a CUDA build needs.
     CudaToolchain,
@@ -57,6 +67,10 @@ fn run(cli: Cli) -> Result<()> {
         Task::Test { rest } => test(&rest),
         Task::Ci => ci(),
         Task::Reproduce => reproduce(),
+        Task::Bench { name, rest } => match name.as_str() {
+            "tiling" => bench_tiling::run(&rest),
+            other => bail!("unknown benchmark `{other}` (available: tiling)"),
+        },
         Task::CudaToolchain => cuda::toolchain(),
         Task::BuildCuda { features } => cuda::build(&features),
     }
@@ -107,6 +121,7 @@ fn ci() -> Result<()> {
         "warnings",
     ])?;
     test(&[])?;
+    openslide::ci_step()?;
     eprintln!("==> CI passed in {:.0} s", start.elapsed().as_secs_f64());
     Ok(())
 }

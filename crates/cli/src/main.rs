@@ -41,6 +41,22 @@ struct Cli {
 enum Command {
     /// Show the build (version, features), the compute devices and the thread count.
     Info(cmd::info::Args),
+    /// Inspect whole-slide images: levels and properties, regions, thumbnails with tissue.
+    Slide(cmd::slide::Args),
+    /// Cut tiles from whole-slide images: RSP triplets into a tile store.
+    Tile(cmd::tile::Args),
+    /// Preview the augmentation pipelines on an image (PNG grid), or apply one HED stain shift.
+    Augment(cmd::augment::Args),
+    /// Write the embedded synthetic datasets: procedural H&E slides and patches in the real
+    /// layouts of Kather, BreastPathQ and Camelyon16, plus pretraining slides.
+    Synth(cmd::synth::Args),
+    /// Metrics, a JSON report and PNG plots from a CSV of predictions (regression, binary or
+    /// multi-class).
+    Evaluate(cmd::evaluate::Args),
+    /// Inspect a dataset on disk (counts, image sizes, scores, problems).
+    Dataset(cmd::dataset::Args),
+    /// Convert a checkpoint of the original PyTorch scripts (.pt) to a histo safetensors checkpoint.
+    ConvertCheckpoint(cmd::convert_checkpoint::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +71,13 @@ fn main() -> ExitCode {
     };
     let result = ctx.check().and_then(|()| match cli.command {
         Some(Command::Info(args)) => cmd::info::run(args, &ctx),
+        Some(Command::Slide(args)) => cmd::slide::run(args, &ctx),
+        Some(Command::Tile(args)) => cmd::tile::run(args, &ctx),
+        Some(Command::Augment(args)) => cmd::augment::run(args, &ctx),
+        Some(Command::Synth(args)) => cmd::synth::run(args, &ctx),
+        Some(Command::Dataset(args)) => cmd::dataset::run(args, &ctx),
+        Some(Command::Evaluate(args)) => cmd::evaluate::run(args, &ctx),
+        Some(Command::ConvertCheckpoint(args)) => cmd::convert_checkpoint::run(args, &ctx),
         None => {
             // No subcommand: show the help on stderr and fail as a usage error.
             let _ = Cli::command().write_help(&mut std::io::stderr());

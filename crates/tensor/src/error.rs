@@ -44,20 +44,20 @@ pub enum Error {
         other: &'static str,
     },
     /// Reading or decoding an image file failed.
-    #[error("cannot read image {path}: {source}")]
+    #[error("cannot read image {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: ::image::ImageError,
+        /// Why (part of the message, not a separate error in the chain, so it prints once).
+        cause: ::image::ImageError,
     },
     /// Encoding or writing an image file failed.
-    #[error("cannot write image {path}: {source}")]
+    #[error("cannot write image {path}: {cause}")]
     Write {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: ::image::ImageError,
+        /// Why (part of the message, printed once).
+        cause: ::image::ImageError,
     },
     /// Decoding an in-memory image failed.
     #[error("cannot decode image: {0}")]

@@ -95,12 +95,10 @@ impl Image {
                 .with_guessed_format()?
                 .decode()
         };
-        read()
-            .map(Self::from_dynamic)
-            .map_err(|source| Error::Read {
-                path: path.to_path_buf(),
-                source,
-            })
+        read().map(Self::from_dynamic).map_err(|cause| Error::Read {
+            path: path.to_path_buf(),
+            cause,
+        })
     }
 
     /// Decodes a PNG, JPEG or TIFF image held in memory.
@@ -115,9 +113,9 @@ impl Image {
         let path = path.as_ref();
         self.to_rgb_image()
             .save(path)
-            .map_err(|source| Error::Write {
+            .map_err(|cause| Error::Write {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })
     }
 

@@ -1,0 +1,478 @@
+//! The tile store: a directory of safetensors shards plus `manifest.json`, written by RSP tiling
+//! and read memory-mapped (a shard's pages are read only when a triplet of it is asked for).
+//!
+//! Layout of a store directory:
+//!
+//! - `manifest.json` ([`Manifest`]): format name and version, tile size, the sampling
+//!   parameters, and one entry per slide (path, vendor, levels, mpp, status, reason, counts,
+//!   its shards);
+//! - `s{slide:05}-{k:04}.safetensors`: the triplets of one slide, at most
+//!   `shard_triplets` per shard, with tensors `hr`, `lr1`, `lr2` (u8 `[n, T, T, 3]`, RGB) and
+//!   `coords` (i64 `[n, 9]`: slide index, grid x, grid y (LR2 pixels), then the level-0
+//!   top-left x, y of the LR2, LR1 and HR tiles).
+//!
+//! Shards and the manifest are written to a temporary name and renamed, and the manifest is
+//! rewritten after each slide, so an interrupted run leaves a valid store that a re-run
+//! completes (slides already `complete` are skipped).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use histo_tensor::Image;
+use memmap2::Mmap;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::sampler::TripletCoords;
+use crate::slide::{LevelInfo, ReadLevel};
+use crate::tissue::TissueStats;
+use crate::{Error, Result};
+
+/// Name of the format in `manifest.json`.
+pub const STORE_FORMAT: &str = "histo-tile-store";
+/// Version of the format.
+pub const STORE_VERSION: u32 = 1;
+/// Columns of the `coords` tensor.
+pub const COORD_COLUMNS: [&str; 9] = [
+    "slide", "grid_x", "grid_y", "lr2_x", "lr2_y", "lr1_x", "lr1_y", "hr_x", "hr_y",
+];
+
+/// Status of one slide in a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlideStatus {
+    /// Not processed yet (or interrupted).
+    Pending,
+    /// All its triplets are in the store.
+    Complete,
+    /// Skipped by a rule (too few levels, no tissue, ...): a warning, not an error.
+    Skipped,
+    /// Could not be read (damaged file, unsupported format, ...).
+    Failed,
+}
+
+/// One shard file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardEntry {
+    /// File name inside the store directory.
+    pub file: String,
+    /// Number of triplets in it.
+    pub count: usize,
+}
+
+/// One slide of a store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlideEntry {
+    /// Index used in the `coords` tensor.
+    pub index: usize,
+    /// The slide file as given.
+    pub path: String,
+    /// Processing status.
+    pub status: SlideStatus,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+    /// Reader backend.
+    pub backend: Option<String>,
+    /// Vendor as OpenSlide names it.
+    pub vendor: Option<String>,
+    /// Native levels.
+    pub levels: Vec<LevelInfo>,
+    /// Microns per pixel at level 0.
+    pub mpp_x: Option<f64>,
+    /// Microns per pixel at level 0.
+    pub mpp_y: Option<f64>,
+    /// The HR, LR1, LR2 read levels.
+    pub read_levels: Vec<ReadLevel>,
+    /// Tissue statistics.
+    pub tissue: Option<TissueStats>,
+    /// Grid candidates tested.
+    pub candidates: usize,
+    /// Candidates accepted (= triplets stored when complete).
+    pub accepted: usize,
+    /// Its shards.
+    pub shards: Vec<ShardEntry>,
+    /// Wall time spent on it, seconds.
+    pub seconds: f64,
+}
+
+impl SlideEntry {
+    /// A pending entry for `path`.
+    pub fn pending(index: usize, path: &Path) -> Self {
+        Self {
+            index,
+            path: path.to_string_lossy().into_owned(),
+            status: SlideStatus::Pending,
+            reason: None,
+            backend: None,
+            vendor: None,
+            levels: Vec::new(),
+            mpp_x: None,
+            mpp_y: None,
+            read_levels: Vec::new(),
+            tissue: None,
+            candidates: 0,
+            accepted: 0,
+            shards: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`STORE_FORMAT`].
+    pub format: String,
+    /// [`STORE_VERSION`].
+    pub version: u32,
+    /// Tile width and height.
+    pub tile_size: usize,
+    /// Maximum triplets per shard.
+    pub shard_triplets: usize,
+    /// The sampling parameters (free-form JSON, compared on resume).
+    pub params: serde_json::Value,
+    /// Columns of the `coords` tensor.
+    pub coord_columns: Vec<String>,
+    /// The slides.
+    pub slides: Vec<SlideEntry>,
+}
+
+impl Manifest {
+    /// An empty manifest.
+    pub fn new(tile_size: usize, shard_triplets: usize, params: serde_json::Value) -> Self {
+        Self {
+            format: STORE_FORMAT.into(),
+            version: STORE_VERSION,
+            tile_size,
+            shard_triplets,
+            params,
+            coord_columns: COORD_COLUMNS.iter().map(|s| s.to_string()).collect(),
+            slides: Vec::new(),
+        }
+    }
+
+    /// Reads and checks `dir/manifest.json`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let m: Manifest = serde_json::from_str(&text)
+            .map_err(|e| Error::format(&path, format!("not a valid tile-store manifest: {e}")))?;
+        if m.format != STORE_FORMAT {
+            return Err(Error::format(
+                &path,
+                format!("format is `{}`, expected `{STORE_FORMAT}`", m.format),
+            ));
+        }
+        if m.version != STORE_VERSION {
+            return Err(Error::format(
+                &path,
+                format!(
+                    "version {} is not supported (this build reads version {STORE_VERSION})",
+                    m.version
+                ),
+            ));
+        }
+        if m.tile_size == 0 {
+            return Err(Error::format(&path, "tile_size is 0"));
+        }
+        Ok(m)
+    }
+
+    /// Writes `dir/manifest.json` atomically (temporary file + rename).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let path = dir.join("manifest.json");
+        let tmp = dir.join(format!("manifest.json.{}.tmp", std::process::id()));
+        let text =
+            serde_json::to_string_pretty(self).map_err(|e| Error::format(&path, e.to_string()))?;
+        std::fs::write(&tmp, text + "\n").map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    }
+
+    /// Triplets in complete slides.
+    pub fn total(&self) -> usize {
+        self.slides
+            .iter()
+            .filter(|s| s.status == SlideStatus::Complete)
+            .map(|s| s.shards.iter().map(|x| x.count).sum::<usize>())
+            .sum()
+    }
+}
+
+/// Name of shard `k` of slide `slide`.
+pub fn shard_name(slide: usize, k: usize) -> String {
+    format!("s{slide:05}-{k:04}.safetensors")
+}
+
+/// Writes one shard (temporary file + rename). `images` are HR, LR1, LR2 as `[n, t, t, 3]`.
+pub fn write_shard(
+    path: &Path,
+    slide: usize,
+    tile: usize,
+    coords: &[TripletCoords],
+    images: &[Vec<u8>; 3],
+) -> Result<()> {
+    let n = coords.len();
+    let mut c = Vec::with_capacity(n * 9 * 8);
+    for t in coords {
+        for v in [
+            slide as i64,
+            t.grid.0,
+            t.grid.1,
+            t.lr2.0,
+            t.lr2.1,
+            t.lr1.0,
+            t.lr1.1,
+            t.hr.0,
+            t.hr.1,
+        ] {
+            c.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let shape = vec![n, tile, tile, 3];
+    let bad =
+        |e: safetensors::SafeTensorError| Error::format(path, format!("cannot build shard: {e}"));
+    let views = vec![
+        (
+            "hr",
+            TensorView::new(Dtype::U8, shape.clone(), &images[0]).map_err(bad)?,
+        ),
+        (
+            "lr1",
+            TensorView::new(Dtype::U8, shape.clone(), &images[1]).map_err(bad)?,
+        ),
+        (
+            "lr2",
+            TensorView::new(Dtype::U8, shape, &images[2]).map_err(bad)?,
+        ),
+        (
+            "coords",
+            TensorView::new(Dtype::I64, vec![n, 9], &c).map_err(bad)?,
+        ),
+    ];
+    let meta = HashMap::from([
+        ("format".to_string(), STORE_FORMAT.to_string()),
+        ("slide".to_string(), slide.to_string()),
+    ]);
+    let mut name = path
+        .file_name()
+        .map(|s| s.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(name);
+    safetensors::serialize_to_file(views, Some(meta), &tmp)
+        .map_err(|e| Error::format(&tmp, format!("cannot write shard: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// One triplet read back from a store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Triplet {
+    /// Highest resolution tile.
+    pub hr: Image,
+    /// Middle resolution tile.
+    pub lr1: Image,
+    /// Lowest resolution tile.
+    pub lr2: Image,
+    /// Index of the slide in [`TileStore::slides`].
+    pub slide: usize,
+    /// Level-0 x of the LR2 tile (the grid candidate).
+    pub x: i64,
+    /// Level-0 y of the LR2 tile.
+    pub y: i64,
+    /// All coordinates.
+    pub coords: TripletCoords,
+}
+
+/// A memory-mapped shard with the byte ranges of its tensors.
+struct Shard {
+    path: PathBuf,
+    map: Mmap,
+    count: usize,
+    /// Absolute byte offsets of hr, lr1, lr2, coords data.
+    starts: [usize; 4],
+}
+
+/// A tile store opened for reading. `Send + Sync`: `get` may be called from many threads.
+pub struct TileStore {
+    dir: PathBuf,
+    manifest: Manifest,
+    shards: Vec<Shard>,
+    /// Cumulative triplet counts: shard `k` holds global indices `[cum[k], cum[k+1])`.
+    cum: Vec<usize>,
+}
+
+impl std::fmt::Debug for TileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TileStore")
+            .field("dir", &self.dir)
+            .field("len", &self.len())
+            .field("tile_size", &self.tile_size())
+            .field("shards", &self.shards.len())
+            .finish()
+    }
+}
+
+fn open_shard(path: &Path, tile: usize, expected: usize) -> Result<Shard> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: the map is read-only; a shard is written once to a temporary name and renamed
+    // into place, never modified afterwards. (Truncating it while mapped would be a misuse
+    // that no reader of memory-mapped files can defend against.)
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    let bad = |msg: String| Error::format(path, format!("corrupt tile-store shard: {msg}"));
+    let (n, meta) = SafeTensors::read_metadata(&map).map_err(|e| bad(e.to_string()))?;
+    let base = 8 + n;
+    let mut starts = [0usize; 4];
+    for (i, (name, dtype, cols)) in [
+        ("hr", Dtype::U8, vec![tile, tile, 3]),
+        ("lr1", Dtype::U8, vec![tile, tile, 3]),
+        ("lr2", Dtype::U8, vec![tile, tile, 3]),
+        ("coords", Dtype::I64, vec![9]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let info = meta
+            .info(name)
+            .ok_or_else(|| bad(format!("no tensor `{name}`")))?;
+        let mut want = vec![expected];
+        want.extend(cols);
+        if info.dtype != dtype || info.shape != want {
+            return Err(bad(format!(
+                "tensor `{name}` is {:?} {:?}, expected {dtype:?} {want:?}",
+                info.dtype, info.shape
+            )));
+        }
+        starts[i] = base + info.data_offsets.0;
+    }
+    Ok(Shard {
+        path: path.to_path_buf(),
+        map,
+        count: expected,
+        starts,
+    })
+}
+
+impl TileStore {
+    /// Opens a store: reads the manifest and maps and checks every shard of every complete
+    /// slide (a missing or corrupt manifest or shard is an error naming the file).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        let manifest = Manifest::load(&dir)?;
+        let mut shards = Vec::new();
+        let mut cum = vec![0];
+        for s in manifest
+            .slides
+            .iter()
+            .filter(|s| s.status == SlideStatus::Complete)
+        {
+            for e in &s.shards {
+                if e.count == 0 {
+                    continue;
+                }
+                let sh = open_shard(&dir.join(&e.file), manifest.tile_size, e.count)?;
+                cum.push(cum.last().copied().unwrap_or(0) + sh.count);
+                shards.push(sh);
+            }
+        }
+        Ok(Self {
+            dir,
+            manifest,
+            shards,
+            cum,
+        })
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Number of triplets.
+    pub fn len(&self) -> usize {
+        self.cum.last().copied().unwrap_or(0)
+    }
+
+    /// `true` when the store holds no triplet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Tile width and height.
+    pub fn tile_size(&self) -> usize {
+        self.manifest.tile_size
+    }
+
+    /// The manifest's slide entries (index = the `slide` of a [`Triplet`]).
+    pub fn slides(&self) -> &[SlideEntry] {
+        &self.manifest.slides
+    }
+
+    /// The whole manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn locate(&self, i: usize) -> Result<(&Shard, usize)> {
+        if i >= self.len() {
+            return Err(Error::Invalid(format!(
+                "triplet index {i} out of range (the store at {} holds {})",
+                self.dir.display(),
+                self.len()
+            )));
+        }
+        let k = self.cum.partition_point(|&c| c <= i) - 1;
+        Ok((&self.shards[k], i - self.cum[k]))
+    }
+
+    /// Copies triplet `i`'s three tiles into `out` (HR, LR1, LR2; `T*T*3` bytes each) and
+    /// returns its coordinates; no allocation.
+    pub fn get_into(&self, i: usize, out: [&mut [u8]; 3]) -> Result<(usize, TripletCoords)> {
+        let (sh, j) = self.locate(i)?;
+        let n = self.tile_size() * self.tile_size() * 3;
+        for (k, o) in out.into_iter().enumerate() {
+            if o.len() != n {
+                return Err(Error::Invalid(format!(
+                    "output buffer of {} bytes, need {n}",
+                    o.len()
+                )));
+            }
+            let s = sh.starts[k] + j * n;
+            o.copy_from_slice(&sh.map[s..s + n]);
+        }
+        let s = sh.starts[3] + j * 72;
+        let v: Vec<i64> = sh.map[s..s + 72]
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect();
+        let slide = usize::try_from(v[0]).map_err(|_| {
+            Error::format(&sh.path, format!("triplet {j} has a negative slide index"))
+        })?;
+        Ok((
+            slide,
+            TripletCoords {
+                grid: (v[1], v[2]),
+                lr2: (v[3], v[4]),
+                lr1: (v[5], v[6]),
+                hr: (v[7], v[8]),
+            },
+        ))
+    }
+
+    /// Triplet `i` (0 ≤ i < len).
+    pub fn get(&self, i: usize) -> Result<Triplet> {
+        let t = self.tile_size();
+        let n = t * t * 3;
+        let (mut a, mut b, mut c) = (vec![0u8; n], vec![0u8; n], vec![0u8; n]);
+        let (slide, coords) = self.get_into(i, [&mut a, &mut b, &mut c])?;
+        Ok(Triplet {
+            hr: Image::from_raw(t, t, a)?,
+            lr1: Image::from_raw(t, t, b)?,
+            lr2: Image::from_raw(t, t, c)?,
+            slide,
+            x: coords.lr2.0,
+            y: coords.lr2.1,
+            coords,
+        })
+    }
+}
