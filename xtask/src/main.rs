@@ -10,8 +10,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod bench_tiling;
+mod bench_train;
 mod cuda;
 mod openslide;
+mod reproduce;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "histo project automation")]
@@ -32,8 +34,9 @@ enum Task {
     /// optional features whose system libraries are installed.
     Ci,
     /// Run the whole method end to end on the embedded synthetic dataset and write a report.
-    Reproduce,
-    /// Run a benchmark: `tiling` (histo-wsi: RSP triplets/s, candidate tests/s, peak RSS).
+    Reproduce(Box<reproduce::Args>),
+    /// Run a benchmark: `tiling` (histo-wsi: RSP triplets/s, candidate tests/s, peak RSS) or
+    /// `train` (ResNet-18 / RSP training img/s and peak RSS, `--torch PYTHON` for ratios).
     Bench {
         /// Which benchmark.
         name: String,
@@ -66,10 +69,11 @@ fn run(cli: Cli) -> Result<()> {
     match cli.task {
         Task::Test { rest } => test(&rest),
         Task::Ci => ci(),
-        Task::Reproduce => reproduce(),
+        Task::Reproduce(args) => reproduce::run(*args),
         Task::Bench { name, rest } => match name.as_str() {
             "tiling" => bench_tiling::run(&rest),
-            other => bail!("unknown benchmark `{other}` (available: tiling)"),
+            "train" => bench_train::run(&rest),
+            other => bail!("unknown benchmark `{other}` (available: tiling, train)"),
         },
         Task::CudaToolchain => cuda::toolchain(),
         Task::BuildCuda { features } => cuda::build(&features),
@@ -124,14 +128,4 @@ fn ci() -> Result<()> {
     openslide::ci_step()?;
     eprintln!("==> CI passed in {:.0} s", start.elapsed().as_secs_f64());
     Ok(())
-}
-
-fn reproduce() -> Result<()> {
-    bail!(
-        "the end-to-end pipeline is not built yet.\n\
-         `cargo xtask reproduce` will generate the synthetic dataset (histo-synth), tile the \
-         pretraining slides (histo-wsi), run RSP pretraining (histo-ssl), fine-tuning and \
-         consistency training (histo-ssl-cr) and write results/<run>/REPORT.md. Those stages \
-         have not landed yet; see README.md for the status of each stage. No result is faked."
-    )
 }

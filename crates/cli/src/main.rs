@@ -53,10 +53,25 @@ enum Command {
     /// Metrics, a JSON report and PNG plots from a CSV of predictions (regression, binary or
     /// multi-class).
     Evaluate(cmd::evaluate::Args),
+    /// Test-slide evaluation from `histo predict-slide` outputs: tile labels from the
+    /// annotations, slide scores, Camelyon16 lesion-level FROC.
+    EvaluateSlides(cmd::evaluate_slides::Args),
     /// Inspect a dataset on disk (counts, image sizes, scores, problems).
     Dataset(cmd::dataset::Args),
     /// Convert a checkpoint of the original PyTorch scripts (.pt) to a histo safetensors checkpoint.
     ConvertCheckpoint(cmd::convert_checkpoint::Args),
+    /// Stage 2: fine-tune a (pretrained) network with a fraction of the labels ("SSL").
+    Finetune(cmd::finetune::Args),
+    /// Stage 3: teacher-student consistency training from a fine-tuned checkpoint ("SSL_CR").
+    Consistency(cmd::consistency::Args),
+    /// Predictions of a trained checkpoint on a dataset, as the CSV `histo evaluate` reads.
+    Predict(cmd::predict::Args),
+    /// Tumour-probability heat-maps of whole-slide images with a trained checkpoint.
+    PredictSlide(cmd::predict_slide::Args),
+    /// Stage 1: RSP self-supervised pretraining on a tile store (order of three magnifications).
+    Pretrain(cmd::pretrain::Args),
+    /// Linear-probe evaluation of a pretrained trunk on labelled patches (vs a random trunk).
+    Probe(cmd::probe::Args),
 }
 
 fn main() -> ExitCode {
@@ -77,7 +92,14 @@ fn main() -> ExitCode {
         Some(Command::Synth(args)) => cmd::synth::run(args, &ctx),
         Some(Command::Dataset(args)) => cmd::dataset::run(args, &ctx),
         Some(Command::Evaluate(args)) => cmd::evaluate::run(args, &ctx),
+        Some(Command::EvaluateSlides(args)) => cmd::evaluate_slides::run(args, &ctx),
         Some(Command::ConvertCheckpoint(args)) => cmd::convert_checkpoint::run(args, &ctx),
+        Some(Command::Finetune(args)) => cmd::finetune::run(args, &ctx),
+        Some(Command::Consistency(args)) => cmd::consistency::run(args, &ctx),
+        Some(Command::Predict(args)) => cmd::predict::run(args, &ctx),
+        Some(Command::PredictSlide(args)) => cmd::predict_slide::run(args, &ctx),
+        Some(Command::Pretrain(args)) => cmd::pretrain::run(args, &ctx),
+        Some(Command::Probe(args)) => cmd::probe::run(args, &ctx),
         None => {
             // No subcommand: show the help on stderr and fail as a usage error.
             let _ = Cli::command().write_help(&mut std::io::stderr());

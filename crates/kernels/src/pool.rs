@@ -8,6 +8,7 @@ use crate::cpu::pool::{self as kernels, PoolGeom};
 use crate::storage::{cpu_slice, fast_path, slice};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, bail};
+use std::sync::OnceLock;
 
 /// `y[n, c, oy, ox] = max` of `x[n, c]` over the `kernel × kernel` window at
 /// `(oy·stride - padding, ox·stride - padding)`, padding with −∞ (PyTorch's `MaxPool2d`,
@@ -41,7 +42,10 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize, padding: usize) -> R
         pad: padding,
     };
     if fast_path(x) {
-        return x.contiguous()?.apply_op1(MaxPool(g));
+        return x.contiguous()?.apply_op1(MaxPool {
+            g,
+            argmax: OnceLock::new(),
+        });
     }
     fallback(x, &g, (n, c))
 }
@@ -77,7 +81,35 @@ fn fallback(x: &Tensor, g: &PoolGeom, (n, c): (usize, usize)) -> Result<Tensor> 
     best.ok_or_else(|| candle_core::Error::Msg("max_pool2d: empty window".into()))
 }
 
-struct MaxPool(PoolGeom);
+/// The CPU op. One instance serves one forward call (candle keeps it in the graph), so it can
+/// keep the window maxima's positions for its backward instead of searching them again.
+struct MaxPool {
+    g: PoolGeom,
+    argmax: OnceLock<Vec<u32>>,
+}
+
+impl MaxPool {
+    fn fwd<T: Elem>(&self, x: &[T]) -> Vec<T> {
+        let (y, idx) = kernels::forward_with_argmax(&self.g, x);
+        // A second forward through the same instance (not something candle does) would find
+        // the cell full; its backward then searches the maxima again.
+        let _ = self.argmax.set(idx);
+        y
+    }
+
+    fn bwd_vec<T: Elem + candle_core::WithDType>(&self, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        let what = "max_pool2d backward";
+        let ((xs, xl), (gs, gl)) = (x.storage_and_layout(), dy.storage_and_layout());
+        let dy_s = cpu_slice::<T>(&gs, gl, what)?;
+        let v = match self.argmax.get() {
+            Some(idx) if idx.len() == dy_s.len() => {
+                kernels::backward_from_argmax(&self.g, idx, dy_s)
+            }
+            _ => kernels::backward(&self.g, cpu_slice::<T>(&xs, xl, what)?, dy_s),
+        };
+        Tensor::from_vec(v, x.shape(), x.device())
+    }
+}
 
 impl CustomOp1 for MaxPool {
     fn name(&self) -> &'static str {
@@ -85,10 +117,10 @@ impl CustomOp1 for MaxPool {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = &self.0;
+        let g = &self.g;
         let out = match s.dtype() {
-            DType::F32 => f32::into_storage(kernels::forward(g, slice::<f32>(s, l, self.name())?)),
-            DType::F64 => f64::into_storage(kernels::forward(g, slice::<f64>(s, l, self.name())?)),
+            DType::F32 => f32::into_storage(self.fwd(slice::<f32>(s, l, self.name())?)),
+            DType::F64 => f64::into_storage(self.fwd(slice::<f64>(s, l, self.name())?)),
             other => bail!("max_pool2d: unsupported dtype {other:?} on the CPU path"),
         };
         let d = l.dims();
@@ -96,26 +128,10 @@ impl CustomOp1 for MaxPool {
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
-        let (g, what) = (&self.0, "max_pool2d backward");
         let dy = dy.contiguous()?;
-        let ((xs, xl), (gs, gl)) = (x.storage_and_layout(), dy.storage_and_layout());
         let dx = match x.dtype() {
-            DType::F32 => {
-                let v = kernels::backward(
-                    g,
-                    cpu_slice::<f32>(&xs, xl, what)?,
-                    cpu_slice::<f32>(&gs, gl, what)?,
-                );
-                Tensor::from_vec(v, x.shape(), x.device())?
-            }
-            _ => {
-                let v = kernels::backward(
-                    g,
-                    cpu_slice::<f64>(&xs, xl, what)?,
-                    cpu_slice::<f64>(&gs, gl, what)?,
-                );
-                Tensor::from_vec(v, x.shape(), x.device())?
-            }
+            DType::F32 => self.bwd_vec::<f32>(x, &dy)?,
+            _ => self.bwd_vec::<f64>(x, &dy)?,
         };
         Ok(Some(dx))
     }

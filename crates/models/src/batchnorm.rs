@@ -1,5 +1,7 @@
 //! [`BatchNorm2d`]: PyTorch's `nn.BatchNorm2d` (training and eval mode, running statistics,
-//! `num_batches_tracked`). Every BatchNorm of histo's networks is this type.
+//! `num_batches_tracked`). Every BatchNorm of histo's networks is this type; the arithmetic is
+//! histo-kernels' fused BatchNorm (one pass for the statistics, one for the output, two for the
+//! backward on the CPU; candle ops elsewhere).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,54 +85,68 @@ impl BatchNorm2d {
     /// Normalises `x`. In training mode (unless this layer's group was frozen with BatchNorm in
     /// eval mode) it uses the batch statistics and updates the running ones `mode.bn_updates` times.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let c = self.weight.dim(0)?;
-        let bshape: Vec<usize> = (0..x.rank()).map(|d| if d == 1 { c } else { 1 }).collect();
-        let w = self.weight.as_tensor().reshape(bshape.as_slice())?;
-        let b = self.bias.as_tensor().reshape(bshape.as_slice())?;
-        if !mode.train || self.force_eval.load(Ordering::Relaxed) {
-            let rv = self.running_var.as_tensor().detach();
-            let rm = self.running_mean.as_tensor().detach();
-            let inv = (rv + self.eps)?
-                .sqrt()?
-                .recip()?
-                .reshape(bshape.as_slice())?;
-            let scale = w.broadcast_mul(&inv)?;
-            let shift = b.broadcast_sub(&rm.reshape(bshape.as_slice())?.broadcast_mul(&scale)?)?;
-            return Ok(x.broadcast_mul(&scale)?.broadcast_add(&shift)?);
-        }
-        let count = x.elem_count() / c;
-        if count < 2 {
+        self.forward_act(x, mode, false)
+    }
+
+    /// `relu(self.forward(x, mode))`, with the ReLU fused into the normalisation (one pass
+    /// forward and backward on the CPU).
+    pub fn forward_relu(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.forward_act(x, mode, true)
+    }
+
+    fn forward_act(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        if dims.len() < 2 {
             return Err(candle_core::Error::Msg(format!(
-                "BatchNorm in training mode needs more than one value per channel, got input {:?}",
-                x.dims()
+                "BatchNorm needs an input [N, C, …], got shape {dims:?}"
             ))
             .into());
         }
-        let mean = channel_mean(x, count)?;
-        let xc = x.broadcast_sub(&mean)?;
-        let var = channel_mean(&xc.sqr()?, count)?;
-        let inv = (&var + self.eps)?.sqrt()?.recip()?;
-        let y = xc
-            .broadcast_mul(&inv.broadcast_mul(&w)?)?
-            .broadcast_add(&b)?;
-        self.update_running(
-            &mean.detach().flatten_all()?,
-            &var.detach().flatten_all()?,
-            count,
-            mode.bn_updates,
-        )?;
-        Ok(y)
+        // histo-kernels works on NCHW: see [N, C, …] as [N, C, rest, 1].
+        let x4 = if dims.len() == 4 {
+            x.clone()
+        } else {
+            x.reshape((dims[0], dims[1], dims[2..].iter().product::<usize>(), 1))?
+        };
+        let (w, b) = (self.weight.as_tensor(), self.bias.as_tensor());
+        let y = if !mode.train || self.force_eval.load(Ordering::Relaxed) {
+            histo_kernels::batch_norm_eval(
+                &x4,
+                self.running_mean.as_tensor(),
+                self.running_var.as_tensor(),
+                w,
+                b,
+                self.eps,
+                relu,
+            )?
+        } else {
+            let count = x.elem_count() / dims[1].max(1);
+            if count < 2 {
+                return Err(candle_core::Error::Msg(format!(
+                    "BatchNorm in training mode needs more than one value per channel, got input {dims:?}"
+                ))
+                .into());
+            }
+            let out = if relu {
+                histo_kernels::batch_norm_relu_train(&x4, w, b, self.eps)?
+            } else {
+                histo_kernels::batch_norm_train(&x4, w, b, self.eps)?
+            };
+            self.update_running(&out.mean, &out.var_unbiased, mode.bn_updates)?;
+            out.y
+        };
+        Ok(if dims.len() == 4 { y } else { y.reshape(dims)? })
     }
 
-    fn update_running(&self, mean: &Tensor, var: &Tensor, count: usize, times: u32) -> Result<()> {
-        let unbiased = (var * (count as f64 / (count as f64 - 1.0)))?;
+    /// Blends the batch mean and unbiased variance into the running statistics `times` times.
+    fn update_running(&self, mean: &Tensor, unbiased: &Tensor, times: u32) -> Result<()> {
         let m = self.momentum;
         let mut rm = self.running_mean.as_tensor().detach();
         let mut rv = self.running_var.as_tensor().detach();
         // as PyTorch does it: r ← (1−m)·r + m·s, `times` times with the same batch statistics
         for _ in 0..times {
             rm = ((rm * (1.0 - m))? + (mean * m)?)?;
-            rv = ((rv * (1.0 - m))? + (&unbiased * m)?)?;
+            rv = ((rv * (1.0 - m))? + (unbiased * m)?)?;
         }
         self.running_mean.set(&rm)?;
         self.running_var.set(&rv)?;
@@ -139,16 +155,4 @@ impl BatchNorm2d {
         self.num_batches_tracked.set(&next)?;
         Ok(())
     }
-}
-
-/// Mean over every axis but the channel axis 1, keeping dims. Summing the contiguous trailing
-/// axes first and the batch axis second is faster in candle than one multi-axis reduction.
-fn channel_mean(x: &Tensor, count: usize) -> Result<Tensor> {
-    let s = if x.rank() > 2 {
-        let inner: Vec<usize> = (2..x.rank()).collect();
-        x.sum_keepdim(inner.as_slice())?.sum_keepdim(0)?
-    } else {
-        x.sum_keepdim(0)?
-    };
-    Ok((s / count as f64)?)
 }

@@ -9,11 +9,13 @@
 //! optimiser gets the trainable [`candle_core::Var`]s by name. Initial values are drawn on the
 //! host from a seeded [`histo_tensor::SampleRng`] (candle's CPU generator cannot be seeded), so
 //! the same seed gives the same network on every device. Every convolution goes through
-//! [`ops::conv2d`] and every BatchNorm is a [`BatchNorm2d`], so faster kernels can be swapped in
-//! at one place. The padded 3×3/2 max-pool with a PyTorch-exact backward is our own
-//! ([`ops::max_pool2d`]) because candle's pools have no padding and backpropagate only when
-//! kernel == stride. We do not use candle-nn's `VarMap`/`BatchNorm`: we need ordered names,
-//! buffers distinct from parameters, layer groups and `num_batches_tracked`.
+//! [`ops::conv2d`], every BatchNorm is a [`BatchNorm2d`], and the stem max-pool and residual
+//! joins are [`ops::max_pool2d`] and [`ops::add_relu`]: on the CPU these are histo-kernels'
+//! custom ops (im2col/GEMM convolutions with GEMM backward passes, single-pass fused
+//! BatchNorm+ReLU, a padded max-pool with PyTorch's backward, which candle lacks), about three
+//! times cheaper to train than candle's own CPU ops; on CUDA they are candle's (cuDNN). We do
+//! not use candle-nn's `VarMap`/`BatchNorm`: we need ordered names, buffers distinct from
+//! parameters, layer groups and `num_batches_tracked`.
 //!
 //! ```
 //! use histo_models::{Checkpoint, CheckpointMeta, FinetuneModel, Group, Mode, TripletConfig};

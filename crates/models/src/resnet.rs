@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batchnorm::{BatchNorm2d, Mode};
 use crate::init::kaiming_normal_fan_out;
-use crate::ops::{conv2d, global_avg_pool, max_pool2d};
+use crate::ops::{add_relu, conv2d, global_avg_pool, max_pool2d};
 use crate::store::Builder;
 use crate::{Error, Group, Result};
 
@@ -146,16 +146,18 @@ impl Block {
         let mut h = x.clone();
         let last = self.convs.len() - 1;
         for (i, (conv, bn)) in self.convs.iter().enumerate() {
-            h = bn.forward(&conv.forward(&h)?, mode)?;
-            if i < last {
-                h = h.relu()?;
-            }
+            let z = conv.forward(&h)?;
+            h = if i < last {
+                bn.forward_relu(&z, mode)?
+            } else {
+                bn.forward(&z, mode)?
+            };
         }
         let identity = match &self.downsample {
             Some(d) => d.bn.forward(&d.conv.forward(x)?, mode)?,
             None => x.clone(),
         };
-        Ok((h + identity)?.relu()?)
+        add_relu(&h, &identity)
     }
 }
 
@@ -226,7 +228,7 @@ impl ResNet {
                 x.dims()
             )));
         }
-        let mut h = self.bn1.forward(&self.conv1.forward(x)?, mode)?.relu()?;
+        let mut h = self.bn1.forward_relu(&self.conv1.forward(x)?, mode)?;
         h = max_pool2d(&h, 3, 2, 1)?;
         for layer in &self.layers {
             for block in layer {

@@ -3,6 +3,7 @@
 //! and AdamW; parameter groups; state that round-trips through a checkpoint.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
@@ -143,11 +144,15 @@ impl Grads {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct ParamState {
     step: u64,
     #[serde(skip)]
     buf: Option<Tensor>,
+    /// `buf` may share its storage with a tensor handed out by [`Optimizer::state`] or given to
+    /// [`Optimizer::load_state`]: the in-place SGD update must then work on a copy.
+    #[serde(skip)]
+    buf_shared: AtomicBool,
     #[serde(skip)]
     exp_avg: Option<Tensor>,
     #[serde(skip)]
@@ -250,6 +255,7 @@ impl Optimizer {
         for name in names {
             let st = &self.state[name];
             steps.insert(name.clone(), st.step);
+            st.buf_shared.store(true, Ordering::Relaxed);
             for (suffix, t) in [
                 ("momentum_buffer", &st.buf),
                 ("exp_avg", &st.exp_avg),
@@ -307,6 +313,7 @@ impl Optimizer {
                 ParamState {
                     step,
                     buf: get("momentum_buffer")?,
+                    buf_shared: AtomicBool::new(true),
                     exp_avg: get("exp_avg")?,
                     exp_avg_sq: get("exp_avg_sq")?,
                 },
@@ -326,59 +333,66 @@ fn update(
     lr: f64,
     wd: f64,
 ) -> Result<()> {
-    let p = var.as_tensor().detach();
-    let g = grad.detach();
     st.step += 1;
-    let new_p = match *config {
+    let (betas, eps, decoupled) = match *config {
         OptimizerConfig::Sgd {
             momentum, nesterov, ..
-        } => {
-            let d = if wd != 0.0 { (&g + (&p * wd)?)? } else { g };
-            let d = if momentum != 0.0 {
-                let buf = match st.buf.take() {
-                    None => d.copy()?,
-                    Some(b) => ((b * momentum)? + &d)?,
-                };
-                let d = if nesterov {
-                    (&d + (&buf * momentum)?)?
-                } else {
-                    buf.clone()
-                };
-                st.buf = Some(buf);
-                d
-            } else {
-                d
-            };
-            (&p - (d * lr)?)?
-        }
-        OptimizerConfig::Adam { betas, eps, .. } | OptimizerConfig::AdamW { betas, eps, .. } => {
-            let decoupled = matches!(config, OptimizerConfig::AdamW { .. });
-            let (p, g) = if wd == 0.0 {
-                (p, g)
-            } else if decoupled {
-                ((&p * (1.0 - lr * wd))?, g)
-            } else {
-                let g = (&g + (&p * wd)?)?;
-                (p, g)
-            };
-            let (b1, b2) = betas;
-            let m = match st.exp_avg.take() {
-                None => (&g * (1.0 - b1))?,
-                Some(m) => ((m * b1)? + (&g * (1.0 - b1))?)?,
-            };
-            let v = match st.exp_avg_sq.take() {
-                None => (g.sqr()? * (1.0 - b2))?,
-                Some(v) => ((v * b2)? + (g.sqr()? * (1.0 - b2))?)?,
-            };
-            let bc1 = 1.0 - b1.powi(st.step as i32);
-            let bc2 = 1.0 - b2.powi(st.step as i32);
-            let denom = ((v.sqrt()? / bc2.sqrt())? + eps)?;
-            let new_p = (&p - ((&m / denom)? * (lr / bc1))?)?;
-            st.exp_avg = Some(m);
-            st.exp_avg_sq = Some(v);
-            new_p
-        }
+        } => return sgd_update(var, grad, st, lr, wd, momentum, nesterov),
+        OptimizerConfig::Adam { betas, eps, .. } => (betas, eps, false),
+        OptimizerConfig::AdamW { betas, eps, .. } => (betas, eps, true),
     };
+    let p = var.as_tensor().detach();
+    let g = grad.detach();
+    let (p, g) = if wd == 0.0 {
+        (p, g)
+    } else if decoupled {
+        ((&p * (1.0 - lr * wd))?, g)
+    } else {
+        let g = (&g + (&p * wd)?)?;
+        (p, g)
+    };
+    let (b1, b2) = betas;
+    let m = match st.exp_avg.take() {
+        None => (&g * (1.0 - b1))?,
+        Some(m) => ((m * b1)? + (&g * (1.0 - b1))?)?,
+    };
+    let v = match st.exp_avg_sq.take() {
+        None => (g.sqr()? * (1.0 - b2))?,
+        Some(v) => ((v * b2)? + (g.sqr()? * (1.0 - b2))?)?,
+    };
+    let bc1 = 1.0 - b1.powi(st.step as i32);
+    let bc2 = 1.0 - b2.powi(st.step as i32);
+    let denom = ((v.sqrt()? / bc2.sqrt())? + eps)?;
+    let new_p = (&p - ((&m / denom)? * (lr / bc1))?)?;
+    st.exp_avg = Some(m);
+    st.exp_avg_sq = Some(v);
     var.set(&new_p)?;
+    Ok(())
+}
+
+/// SGD through histo-kernels: on the CPU two fused passes writing into the parameter and the
+/// momentum buffer (no temporaries); elsewhere the same formula as tensor ops. The formula and
+/// the order of the floating-point operations are those of the tensor-op version it replaced.
+fn sgd_update(
+    var: &Var,
+    grad: &Tensor,
+    st: &mut ParamState,
+    lr: f64,
+    wd: f64,
+    momentum: f64,
+    nesterov: bool,
+) -> Result<()> {
+    let sgd = histo_kernels::Sgd {
+        lr,
+        momentum,
+        weight_decay: wd,
+        nesterov,
+    };
+    let buf = match st.buf.take() {
+        // shared with a saved or loaded state: update a private copy instead
+        Some(b) if st.buf_shared.swap(false, Ordering::Relaxed) => Some(b.copy()?),
+        b => b,
+    };
+    st.buf = sgd.step(var, &grad.detach(), buf)?;
     Ok(())
 }

@@ -246,6 +246,42 @@ fn optimiser_state_round_trips_so_resume_is_exact() {
 }
 
 #[test]
+fn saved_or_loaded_momentum_buffers_do_not_change_with_later_steps() {
+    // SGD updates its momentum buffers in place: tensors handed out by `state` or given to
+    // `load_state` must keep their values.
+    let values = |ts: &[(String, Tensor)]| -> Vec<f64> {
+        ts.iter()
+            .flat_map(|(_, t)| t.to_vec1::<f64>().unwrap())
+            .collect()
+    };
+    let p = Problem::new();
+    let mut opt = p.optimizer(sgd(), 0.05);
+    for _ in 0..2 {
+        opt.step(&p.grads()).unwrap();
+    }
+    let (saved, meta) = opt.state("optim.");
+    assert_eq!(saved.len(), 2);
+    let before = values(&saved);
+    opt.step(&p.grads()).unwrap();
+    assert_eq!(values(&saved), before, "saved state changed");
+    assert_ne!(
+        values(&opt.state("optim.").0),
+        before,
+        "the buffers did not move"
+    );
+
+    let map: std::collections::BTreeMap<String, Tensor> = saved.iter().cloned().collect();
+    let q = Problem::new();
+    let mut loaded = q.optimizer(sgd(), 0.05);
+    loaded.load_state("optim.", &map, &meta).unwrap();
+    loaded.step(&q.grads()).unwrap();
+    let after: Vec<(String, Tensor)> = map.into_iter().collect();
+    let mut sorted = saved.clone();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(values(&after), values(&sorted), "loaded state changed");
+}
+
+#[test]
 fn bad_settings_are_refused() {
     let p = Problem::new();
     let bad = [

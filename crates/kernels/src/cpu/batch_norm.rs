@@ -152,7 +152,10 @@ pub(crate) fn input_grad<T: Elem>(
             Some(y) => {
                 let yp = &y[nc * hw..][..dxp.len()];
                 for (((d, g), v), o) in dxp.iter_mut().zip(gp).zip(xp).zip(yp) {
-                    let g = if *o > T::ZERO { *g } else { T::ZERO };
+                    // Load `dy` unconditionally: a load inside the branch keeps LLVM from
+                    // vectorising the loop.
+                    let g = *g;
+                    let g = if *o > T::ZERO { g } else { T::ZERO };
                     *d = g * a + *v * b + k;
                 }
             }

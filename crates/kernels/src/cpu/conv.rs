@@ -74,17 +74,85 @@ impl ConvGeom {
     }
 }
 
+/// Output rows narrower than this (the small planes of the deeper stages) are handled through
+/// [`offset_tables`] rather than row by row, whose per-row overhead dominates there.
+const TABLE_MAX_WIDTH: usize = 16;
+
+/// Whether [`im2col`] and [`col2im`] use [`offset_tables`] for this geometry.
+fn use_tables(g: &ConvGeom) -> bool {
+    g.ow() < TABLE_MAX_WIDTH && g.h * g.w < u32::MAX as usize
+}
+
+/// For each kernel offset `(i, j)` (row-major), the index within an input plane that each
+/// output position reads, or `u32::MAX` where it falls into the padding: `[KH·KW, OH·OW]`.
+fn offset_tables(g: &ConvGeom) -> Vec<u32> {
+    let (oh, ow, ohw) = (g.oh(), g.ow(), g.ohw());
+    let mut t = vec![u32::MAX; g.kh * g.kw * ohw];
+    for i in 0..g.kh {
+        for j in 0..g.kw {
+            let map = &mut t[(i * g.kw + j) * ohw..][..ohw];
+            for oy in 0..oh {
+                let iy = (oy * g.stride + i) as isize - g.pad as isize;
+                if iy < 0 || iy >= g.h as isize {
+                    continue;
+                }
+                for ox in 0..ow {
+                    let ix = (ox * g.stride + j) as isize - g.pad as isize;
+                    if ix >= 0 && ix < g.w as isize {
+                        map[oy * ow + ox] = (iy as usize * g.w + ix as usize) as u32;
+                    }
+                }
+            }
+        }
+    }
+    t
+}
+
+/// `dst[k] = src[k·s]` for every `k < dst.len()`.
+fn gather_strided<T: Elem>(dst: &mut [T], src: &[T], s: usize) {
+    if s == 2 && !dst.is_empty() {
+        // Pairs vectorise where `step_by` does not; the last element may have no partner.
+        let last = dst.len() - 1;
+        for (d, pair) in dst[..last].iter_mut().zip(src.chunks_exact(2)) {
+            *d = pair[0];
+        }
+        dst[last] = src[2 * last];
+    } else {
+        for (d, v) in dst.iter_mut().zip(src.iter().step_by(s)) {
+            *d = *v;
+        }
+    }
+}
+
 /// Column matrix `[C·KH·KW, nb·OH·OW]` of images `n0..n0+nb`.
 fn im2col<T: Elem>(g: &ConvGeom, x: &[T], n0: usize, nb: usize, col: &mut [T]) {
     let (oh, ow, ohw) = (g.oh(), g.ow(), g.ohw());
     let ncols = nb * ohw;
     let plane = g.h * g.w;
     let s = g.stride;
+    let kk = g.kh * g.kw;
+    if use_tables(g) {
+        let tables = offset_tables(g);
+        col[..g.ckk() * ncols]
+            .par_chunks_mut(ncols)
+            .enumerate()
+            .for_each(|(r, row)| {
+                let (c, map) = (r / kk, &tables[(r % kk) * ohw..][..ohw]);
+                for b in 0..nb {
+                    let src = &x[((n0 + b) * g.c + c) * plane..][..plane];
+                    for (d, &q) in row[b * ohw..][..ohw].iter_mut().zip(map) {
+                        // `u32::MAX` (padding) is out of range: zero
+                        *d = src.get(q as usize).copied().unwrap_or(T::ZERO);
+                    }
+                }
+            });
+        return;
+    }
     col[..g.ckk() * ncols]
         .par_chunks_mut(ncols)
         .enumerate()
         .for_each(|(r, row)| {
-            let (c, i, j) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
+            let (c, i, j) = (r / kk, (r / g.kw) % g.kh, r % g.kw);
             let (lo, hi) = g.valid_range(j, g.w, ow);
             for b in 0..nb {
                 let src = &x[((n0 + b) * g.c + c) * plane..][..plane];
@@ -102,9 +170,7 @@ fn im2col<T: Elem>(g: &ConvGeom, x: &[T], n0: usize, nb: usize, col: &mut [T]) {
                     if s == 1 {
                         dst[lo..hi].copy_from_slice(&line[first..first + hi - lo]);
                     } else {
-                        for (d, ox) in dst[lo..hi].iter_mut().zip(0..) {
-                            *d = line[first + ox * s];
-                        }
+                        gather_strided(&mut dst[lo..hi], &line[first..], s);
                     }
                 }
             }
@@ -112,17 +178,31 @@ fn im2col<T: Elem>(g: &ConvGeom, x: &[T], n0: usize, nb: usize, col: &mut [T]) {
 }
 
 /// Adds the column matrix `[C·KH·KW, nb·OH·OW]` back into the planes of images `n0..n0+nb`
-/// of `dx` (the adjoint of [`im2col`]). Each plane is summed by one task in a fixed order.
+/// of `dx` (the adjoint of [`im2col`]). Each plane is summed by one task in a fixed order
+/// (kernel offsets, then output positions), the same on both paths.
 fn col2im<T: Elem>(g: &ConvGeom, col: &[T], n0: usize, nb: usize, dx: &mut [T]) {
     let (oh, ow, ohw) = (g.oh(), g.ow(), g.ohw());
     let ncols = nb * ohw;
     let plane = g.h * g.w;
     let s = g.stride;
+    let kk = g.kh * g.kw;
+    let tables = use_tables(g).then(|| offset_tables(g));
     dx[n0 * g.c * plane..(n0 + nb) * g.c * plane]
         .par_chunks_mut(plane)
         .enumerate()
         .for_each(|(bc, dst)| {
             let (b, c) = (bc / g.c, bc % g.c);
+            if let Some(tables) = &tables {
+                for ij in 0..kk {
+                    let row = &col[(c * kk + ij) * ncols + b * ohw..][..ohw];
+                    for (v, &q) in row.iter().zip(&tables[ij * ohw..][..ohw]) {
+                        if let Some(d) = dst.get_mut(q as usize) {
+                            *d += *v;
+                        }
+                    }
+                }
+                return;
+            }
             for i in 0..g.kh {
                 for j in 0..g.kw {
                     let (lo, hi) = g.valid_range(j, g.w, ow);
@@ -143,9 +223,16 @@ fn col2im<T: Elem>(g: &ConvGeom, col: &[T], n0: usize, nb: usize, dx: &mut [T]) 
                             for (d, v) in line[first..first + (hi - lo)].iter_mut().zip(src) {
                                 *d += *v;
                             }
+                        } else if s == 2 {
+                            // pairs vectorise where `step_by` does not
+                            let last = src.len() - 1;
+                            for (pair, v) in line[first..].chunks_exact_mut(2).zip(&src[..last]) {
+                                pair[0] += *v;
+                            }
+                            line[first + 2 * last] += src[last];
                         } else {
-                            for (k, v) in src.iter().enumerate() {
-                                line[first + k * s] += *v;
+                            for (d, v) in line[first..].iter_mut().step_by(s).zip(src) {
+                                *d += *v;
                             }
                         }
                     }
@@ -331,6 +418,7 @@ mod tests {
     fn forward_and_adjoints_match_direct_loops() {
         // <conv(x, w), dy> = <x, dx(dy, w)> = <w, dw(x, dy)>: the backward kernels are the exact
         // adjoints of the forward, which is checked against a direct loop.
+        let mut paths = [0usize; 2]; // row-by-row, table
         for &(kh, stride, pad, h, w) in &[
             (1, 1, 0, 5, 4),
             (1, 2, 0, 7, 6),
@@ -338,6 +426,12 @@ mod tests {
             (3, 2, 1, 7, 9),
             (7, 2, 3, 11, 10),
             (3, 3, 0, 8, 8),
+            // rows of at least TABLE_MAX_WIDTH outputs take the row-by-row path
+            (3, 1, 1, 5, 33),
+            (3, 2, 1, 6, 37),
+            (7, 2, 3, 9, 40),
+            (1, 2, 0, 4, 34),
+            (3, 3, 1, 5, 50),
         ] {
             let g = ConvGeom {
                 n: 3,
@@ -350,6 +444,7 @@ mod tests {
                 stride,
                 pad,
             };
+            paths[use_tables(&g) as usize] += 1;
             let x = data(g.n * g.c * h * w, 0.0);
             let wt = data(g.o * g.ckk(), 3.0);
             let dy = data(g.n * g.o * g.ohw(), 7.0);
@@ -371,5 +466,6 @@ mod tests {
                 "{g:?} dw"
             );
         }
+        assert!(paths[0] > 0 && paths[1] > 0, "both im2col paths are tested");
     }
 }

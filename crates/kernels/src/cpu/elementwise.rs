@@ -25,7 +25,9 @@ pub(crate) fn relu_grad<T: Elem>(y: &[T], dy: &[T]) -> Vec<T> {
     g.par_chunks_mut(CHUNK).enumerate().for_each(|(i, gs)| {
         let (y, dy) = (&y[i * CHUNK..][..gs.len()], &dy[i * CHUNK..][..gs.len()]);
         for ((g, y), d) in gs.iter_mut().zip(y).zip(dy) {
-            *g = if *y > T::ZERO { *d } else { T::ZERO };
+            // Load `dy` unconditionally: a load inside the branch keeps LLVM from vectorising.
+            let d = *d;
+            *g = if *y > T::ZERO { d } else { T::ZERO };
         }
     });
     g

@@ -47,20 +47,40 @@ impl PoolGeom {
     }
 }
 
-pub(crate) fn forward<T: Elem>(g: &PoolGeom, x: &[T]) -> Vec<T> {
+/// The forward and, for each output, the index within its plane of the input it took (the
+/// first maximum of its window), for [`backward_from_argmax`].
+pub(crate) fn forward_with_argmax<T: Elem>(g: &PoolGeom, x: &[T]) -> (Vec<T>, Vec<u32>) {
     let (oh, ow, hw) = (g.oh(), g.ow(), g.h * g.w);
     let mut y = vec![T::ZERO; g.planes * oh * ow];
+    let mut idx = vec![0u32; g.planes * oh * ow];
     y.par_chunks_mut((oh * ow).max(1))
+        .zip(idx.par_chunks_mut((oh * ow).max(1)))
         .enumerate()
-        .for_each(|(p, out)| {
+        .for_each(|(p, (out, at))| {
             let plane = &x[p * hw..][..hw];
             for oy in 0..oh {
                 for ox in 0..ow {
-                    out[oy * ow + ox] = plane[g.argmax(plane, oy, ox)];
+                    let i = g.argmax(plane, oy, ox);
+                    out[oy * ow + ox] = plane[i];
+                    at[oy * ow + ox] = i as u32;
                 }
             }
         });
-    y
+    (y, idx)
+}
+
+/// The backward from the indices recorded by [`forward_with_argmax`].
+pub(crate) fn backward_from_argmax<T: Elem>(g: &PoolGeom, idx: &[u32], dy: &[T]) -> Vec<T> {
+    let (ohw, hw) = (g.oh() * g.ow(), g.h * g.w);
+    let mut dx = vec![T::ZERO; g.planes * hw];
+    dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(p, d)| {
+        let at = &idx[p * ohw..][..ohw];
+        let grad = &dy[p * ohw..][..ohw];
+        for (i, v) in at.iter().zip(grad) {
+            d[*i as usize] += *v;
+        }
+    });
+    dx
 }
 
 /// Routes each output gradient to the first maximum of its window (as PyTorch does).

@@ -11,11 +11,13 @@ mod canvas;
 mod charts;
 mod heatmap;
 mod line;
+mod scatter;
 
 pub use charts::{
     bland_altman_plot, confusion_matrix_plot, froc_plot, roc_plot, scatter_identity_plot,
 };
 pub use heatmap::{colorize, heatmap_overlay, jet};
 pub use line::{Series, line_chart};
+pub use scatter::scatter_groups;
 
 pub(crate) use canvas::{Canvas, FONT_FAMILY, PALETTE, finite_range};
