@@ -251,6 +251,44 @@ pub fn build(features: &str) -> Result<()> {
     Ok(())
 }
 
+/// The CUDA compile check of `cargo xtask ci`, so that the GPU path cannot rot unnoticed. Runs
+/// when `HISTO_CUDA_CI=1`, or when `HISTO_CI=1` (set by `.ci/run`) unless `HISTO_CUDA_CI=0`:
+/// fetches the toolchain (`cuda-toolchain`), then type-checks `histo` with `--features cudnn`
+/// (which implies `cuda`).
+pub fn ci_step() -> Result<()> {
+    let var = |k: &str| std::env::var(k).ok();
+    let run_it = match var("HISTO_CUDA_CI").as_deref() {
+        Some("1") => true,
+        Some("0") => false,
+        _ => var("HISTO_CI").as_deref() == Some("1"),
+    };
+    if !run_it {
+        eprintln!(
+            "==> skipping the CUDA compile check (HISTO_CUDA_CI=1 runs it: a few minutes on 2 \
+             cores, fetches ≈ 105 MB of CUDA 13.0 wheels with pip)"
+        );
+        return Ok(());
+    }
+    toolchain()?;
+    // `check`, not `build`: nvcc still compiles candle-kernels' PTX (its build script runs
+    // either way) and every crate is type-checked with `cuda`/`cudnn` on, but no code is
+    // generated or linked, and the CPU build's dependency metadata in `target/` is reused.
+    // `cargo xtask build-cuda` does the full release build and link against the stubs.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["check", "-p", "histo-cli", "--features", "cudnn"])
+        .current_dir(root());
+    for (k, v) in build_env() {
+        cmd.env(k, v);
+    }
+    eprintln!("==> cargo check -p histo-cli --features cudnn (CUDA 13.0, sm_90a)");
+    let start = std::time::Instant::now();
+    run(&mut cmd)
+        .context("the CUDA compile check (`cargo check -p histo-cli --features cudnn`)")?;
+    eprintln!("    ({:.1} s)", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
 fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd
         .status()

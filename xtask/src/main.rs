@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod bench_tiling;
 mod bench_train;
 mod cuda;
+mod gpu_check;
 mod openslide;
 mod reproduce;
 
@@ -53,6 +54,9 @@ enum Task {
         #[arg(long, default_value = "cudnn")]
         features: String,
     },
+    /// The GPU check (parity, train-step img/s vs PyTorch, GPU memory, end to end), or its CPU
+    /// half with `--device cpu`; `--prepare` packs it for a GPU machine.
+    GpuCheck(Box<gpu_check::Args>),
 }
 
 fn main() -> ExitCode {
@@ -77,15 +81,21 @@ fn run(cli: Cli) -> Result<()> {
         },
         Task::CudaToolchain => cuda::toolchain(),
         Task::BuildCuda { features } => cuda::build(&features),
+        Task::GpuCheck(args) => gpu_check::run(*args),
     }
 }
 
-/// The workspace root (the parent of this crate's folder).
+/// The workspace root (the parent of this crate's folder), or the current directory for a
+/// carried xtask binary (`cargo xtask gpu-check --prepare`) run in a checkout elsewhere.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let built = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")
-        .to_path_buf()
+        .to_path_buf();
+    if built.join("Cargo.toml").is_file() {
+        return built;
+    }
+    std::env::current_dir().unwrap_or(built)
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
@@ -126,6 +136,7 @@ fn ci() -> Result<()> {
     ])?;
     test(&[])?;
     openslide::ci_step()?;
+    cuda::ci_step()?;
     eprintln!("==> CI passed in {:.0} s", start.elapsed().as_secs_f64());
     Ok(())
 }

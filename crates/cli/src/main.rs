@@ -72,9 +72,23 @@ enum Command {
     Pretrain(cmd::pretrain::Args),
     /// Linear-probe evaluation of a pretrained trunk on labelled patches (vs a random trunk).
     Probe(cmd::probe::Args),
+    /// Measure this build here: training-step images/s, CPU-vs-GPU parity, loader images/s.
+    Bench(cmd::bench::Args),
+}
+
+/// Rust ignores SIGPIPE, so writing to a closed pipe (`histo … | head`) makes `println!`
+/// panic; a command-line tool should end quietly instead, as `cat` does.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at the start of `main`, before any thread exists; setting a signal's
+    // disposition to its default is always sound.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     if let Err(e) = context::init_logging(&cli.log_level) {
         eprintln!("error: {e:#}");
@@ -100,6 +114,7 @@ fn main() -> ExitCode {
         Some(Command::PredictSlide(args)) => cmd::predict_slide::run(args, &ctx),
         Some(Command::Pretrain(args)) => cmd::pretrain::run(args, &ctx),
         Some(Command::Probe(args)) => cmd::probe::run(args, &ctx),
+        Some(Command::Bench(args)) => cmd::bench::run(args, &ctx),
         None => {
             // No subcommand: show the help on stderr and fail as a usage error.
             let _ = Cli::command().write_help(&mut std::io::stderr());

@@ -76,3 +76,19 @@ fn bad_arguments_fail_cleanly() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("no subcommand"));
 }
+
+/// `histo … | head -c 1`: output to a pipe whose reader has gone ends quietly, without a panic.
+#[cfg(unix)]
+#[test]
+fn closed_stdout_pipe_ends_quietly() {
+    // The read end is closed before histo starts, so its first write fails with EPIPE.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_histo"))
+        .args(["--device", "cpu", "info"])
+        .stdout(writer)
+        .output()
+        .expect("histo runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "histo panicked: {err}");
+}

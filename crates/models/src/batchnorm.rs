@@ -95,6 +95,13 @@ impl BatchNorm2d {
     }
 
     fn forward_act(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
+        let dtype = self.weight.dtype();
+        if x.dtype() != dtype {
+            // Mixed precision: normalise an f32 (the parameters' dtype) copy, statistics
+            // included, and hand the next layer the input's dtype again.
+            let y = self.forward_act(&x.to_dtype(dtype)?, mode, relu)?;
+            return Ok(y.to_dtype(x.dtype())?);
+        }
         let dims = x.dims().to_vec();
         if dims.len() < 2 {
             return Err(candle_core::Error::Msg(format!(

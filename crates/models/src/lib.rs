@@ -15,7 +15,8 @@
 //! BatchNorm+ReLU, a padded max-pool with PyTorch's backward, which candle lacks), about three
 //! times cheaper to train than candle's own CPU ops; on CUDA they are candle's (cuDNN). We do
 //! not use candle-nn's `VarMap`/`BatchNorm`: we need ordered names, buffers distinct from
-//! parameters, layer groups and `num_batches_tracked`.
+//! parameters, layer groups and `num_batches_tracked`. [`VarStore::set_precision`] switches a
+//! trunk to bf16 convolutions with f32 master weights ([`Precision`], mixed precision for GPUs).
 //!
 //! ```
 //! use histo_models::{Checkpoint, CheckpointMeta, FinetuneModel, Group, Mode, TripletConfig};
@@ -50,6 +51,7 @@ pub mod init;
 mod linear;
 mod nets;
 pub mod ops;
+mod precision;
 pub mod pytorch;
 mod resnet;
 mod store;
@@ -62,5 +64,6 @@ pub use linear::Linear;
 pub use nets::{
     Classifier, FinetuneModel, PretextModel, ResNetClassifier, TripletConfig, TripletNet,
 };
+pub use precision::Precision;
 pub use resnet::{ResNet, ResNetConfig};
 pub use store::{Entry, Kind, VarStore};

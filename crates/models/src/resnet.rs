@@ -1,13 +1,14 @@
 //! ResNet-18/34/50 trunks with torchvision's parameter names and initialisation.
 
-use candle_core::{Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::batchnorm::{BatchNorm2d, Mode};
 use crate::init::kaiming_normal_fan_out;
 use crate::ops::{add_relu, conv2d, global_avg_pool, max_pool2d};
+use crate::precision::PrecisionCell;
 use crate::store::Builder;
-use crate::{Error, Group, Result};
+use crate::{Error, Group, Precision, Result};
 
 /// Which ResNet, and how wide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,8 +89,14 @@ impl Conv {
         })
     }
 
+    /// Convolves in the dtype of `x` (the f32 weight is cast, differentiably, for bf16).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        conv2d(x, self.weight.as_tensor(), self.stride, self.padding)
+        let w = self.weight.as_tensor();
+        if w.dtype() == x.dtype() {
+            conv2d(x, w, self.stride, self.padding)
+        } else {
+            conv2d(x, &w.to_dtype(x.dtype())?, self.stride, self.padding)
+        }
     }
 }
 
@@ -172,6 +179,7 @@ pub struct ResNet {
     conv1: Conv,
     bn1: BatchNorm2d,
     layers: Vec<Vec<Block>>,
+    precision: PrecisionCell,
 }
 
 impl ResNet {
@@ -206,6 +214,7 @@ impl ResNet {
             conv1,
             bn1,
             layers,
+            precision: b.precision(),
         })
     }
 
@@ -219,7 +228,12 @@ impl ResNet {
         self.config.features()
     }
 
-    /// `[N, 3, H, W]` → `[N, F]`.
+    /// The precision the convolutions run in (set through [`crate::VarStore::set_precision`]).
+    pub fn precision(&self) -> Precision {
+        self.precision.get()
+    }
+
+    /// `[N, 3, H, W]` → `[N, F]` (f32 features whatever the [`Precision`]).
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (_, c, h, w) = x.dims4()?;
         if c != 3 || h < 32 || w < 32 {
@@ -228,12 +242,21 @@ impl ResNet {
                 x.dims()
             )));
         }
-        let mut h = self.bn1.forward_relu(&self.conv1.forward(x)?, mode)?;
+        let dtype = self.precision().dtype();
+        let x = if x.dtype() == DType::F32 && dtype != DType::F32 {
+            x.to_dtype(dtype)?
+        } else {
+            x.clone()
+        };
+        let mut h = self.bn1.forward_relu(&self.conv1.forward(&x)?, mode)?;
         h = max_pool2d(&h, 3, 2, 1)?;
         for layer in &self.layers {
             for block in layer {
                 h = block.forward(&h, mode)?;
             }
+        }
+        if h.dtype() == DType::BF16 || h.dtype() == DType::F16 {
+            h = h.to_dtype(DType::F32)?;
         }
         global_avg_pool(&h)
     }

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::{DType, Device, Tensor, Var};
 use histo_tensor::SampleRng;
 
-use crate::{Error, Group, Result};
+use crate::precision::PrecisionCell;
+use crate::{Error, Group, Precision, Result};
 
 /// Whether a tensor is learned (given to optimisers) or a statistic (BatchNorm running stats).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +45,7 @@ pub struct VarStore {
     entries: Vec<Entry>,
     by_name: HashMap<String, usize>,
     bn_eval_flags: Vec<(Group, Arc<AtomicBool>)>,
+    precision: PrecisionCell,
 }
 
 impl VarStore {
@@ -54,7 +56,20 @@ impl VarStore {
             entries: Vec::new(),
             by_name: HashMap::new(),
             bn_eval_flags: Vec::new(),
+            precision: PrecisionCell::default(),
         }
+    }
+
+    /// The compute precision of the trunks built into this store ([`Precision::F32`] unless
+    /// [`set_precision`](Self::set_precision) changed it).
+    pub fn precision(&self) -> Precision {
+        self.precision.get()
+    }
+
+    /// Switches the convolutions of the trunks in this store to `precision` (mixed precision:
+    /// the stored weights stay f32); takes effect at the next forward pass.
+    pub fn set_precision(&self, precision: Precision) {
+        self.precision.set(precision)
     }
 
     /// The device of every tensor.
@@ -297,6 +312,11 @@ impl<'a> Builder<'a> {
         let flag = Arc::new(AtomicBool::new(false));
         self.store.bn_eval_flags.push((self.group, flag.clone()));
         flag
+    }
+
+    /// The store's precision, shared with the trunk that reads it at each forward pass.
+    pub(crate) fn precision(&self) -> PrecisionCell {
+        self.store.precision.clone()
     }
 
     pub(crate) fn zeros(&self, n: usize, dtype: DType) -> Result<Tensor> {

@@ -50,6 +50,7 @@ mod schedule;
 mod trainer;
 
 pub use error::{Error, Result};
+pub use histo_models::Precision;
 pub use loader::{Batches, Dataset, Loader, LoaderConfig, paired};
 pub use lookahead::{Lookahead, LookaheadConfig, LookaheadMeta, LookaheadMode};
 pub use optim::{Grads, Optimizer, OptimizerConfig, OptimizerMeta, ParamGroup};

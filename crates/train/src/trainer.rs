@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::Tensor;
-use histo_models::{Checkpoint, CheckpointMeta, VarStore};
+use histo_models::{Checkpoint, CheckpointMeta, Precision, VarStore};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -149,6 +149,7 @@ pub struct Trainer {
     config: TrainConfig,
     out_dir: PathBuf,
     meta: CheckpointMeta,
+    precision: Option<Precision>,
 }
 
 /// File name of the checkpoint written after every epoch.
@@ -180,7 +181,19 @@ impl Trainer {
             config,
             out_dir,
             meta,
+            precision: None,
         })
+    }
+
+    /// Trains (and validates) with the trunks' convolutions in `precision`: [`Trainer::fit`]
+    /// sets it on every part of the task ([`VarStore::set_precision`]). With
+    /// [`Precision::Bf16`] this is mixed precision: the weights, optimiser state and
+    /// checkpoints stay f32 (the master weights), and gradients arrive in f32 through the
+    /// differentiable casts. bf16 keeps f32's exponent range, so no loss scaling is needed (f16
+    /// would need it). Without this call the parts keep the precision they were built with.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = Some(precision);
+        self
     }
 
     /// The output folder.
@@ -198,6 +211,11 @@ impl Trainer {
         F: FnMut(u64) -> I,
     {
         let cfg = &self.config;
+        if let Some(p) = self.precision {
+            for (_, store) in task.parts() {
+                store.set_precision(p);
+            }
+        }
         let mut lookahead = match cfg.lookahead {
             Some(c) => Some(Lookahead::new(c, opt)?),
             None => None,
@@ -307,6 +325,14 @@ impl Trainer {
                 opt.set_lr(cfg.schedule.lr(cfg.lr, state.iteration));
             }
             let step = task.train_step(batch)?;
+            // Backward and update are queued before the loss is read: reading it waits for the
+            // device, and on a GPU the backward's graph walk then overlaps the forward's
+            // kernels. A non-finite loss still stops the run before anything is saved.
+            let grads = Grads::backward(&step.loss, &params)?;
+            match lookahead.as_deref_mut() {
+                Some(la) if la.config().mode == LookaheadMode::PerStep => la.step(opt, &grads)?,
+                _ => opt.step(&grads)?,
+            }
             let loss = step
                 .loss
                 .to_dtype(candle_core::DType::F64)?
@@ -327,11 +353,6 @@ impl Trainer {
                     loss,
                     last_good,
                 });
-            }
-            let grads = Grads::backward(&step.loss, &params)?;
-            match lookahead.as_deref_mut() {
-                Some(la) if la.config().mode == LookaheadMode::PerStep => la.step(opt, &grads)?,
-                _ => opt.step(&grads)?,
             }
             last_grads = Some(grads);
             state.iteration += 1;

@@ -376,3 +376,48 @@ fn same_result_with_1_and_2_threads() {
     assert_eq!(outs[1], outs[2], "two runs with 2 threads differ");
     assert_eq!(outs[0], outs[1], "1 thread and 2 threads differ");
 }
+
+#[test]
+fn bf16_mixed_precision_trains_f32_master_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut task = Tiny::new(5);
+    let before: Vec<Tensor> = task
+        .model
+        .net
+        .store()
+        .trainable()
+        .iter()
+        .map(|(_, v)| v.as_tensor().copy().unwrap())
+        .collect();
+    let mut o = optimizer(&task, OptimizerConfig::sgd_nesterov());
+    let mut cfg = config(2, LookaheadMode::PerStep);
+    cfg.lookahead = None;
+    let trainer = Trainer::new(cfg, dir.path(), CheckpointMeta::default())
+        .unwrap()
+        .with_precision(histo_train::Precision::Bf16);
+    let l = loader(2);
+    let s = trainer.fit(&mut task, &mut o, |e| l.epoch(e)).unwrap();
+    assert!(s.history.iter().all(|r| r.train_loss.is_finite()));
+    for (_, store) in task.parts() {
+        assert_eq!(store.precision(), histo_train::Precision::Bf16);
+    }
+    let after = task.model.net.store().trainable();
+    let mut moved = 0;
+    for (b, (name, v)) in before.iter().zip(&after) {
+        assert_eq!(v.dtype(), DType::F32, "{name}: master weights stay f32");
+        let d = (b - v.as_tensor())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        moved += usize::from(d > 0.0);
+    }
+    assert_eq!(moved, after.len(), "every trainable tensor was updated");
+    // the checkpoint holds f32 weights
+    let ck =
+        histo_models::Checkpoint::load(dir.path().join("last.safetensors"), &Device::Cpu).unwrap();
+    assert!(ck.tensors.values().all(|t| t.dtype() != DType::BF16));
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand (stage). Each exposes `Args` and `run(args, &Context)`.
 
 pub mod augment;
+pub mod bench;
 pub mod consistency;
 pub mod convert_checkpoint;
 pub mod dataset;
