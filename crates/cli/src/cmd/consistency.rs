@@ -6,6 +6,7 @@ use anyhow::{Context as _, Result};
 use clap::Args as ClapArgs;
 use histo_ssl_cr::{Consistency, ConsistencyConfig, DataSpec, RunOptions, TaskKind, TeacherUpdate};
 
+use super::train_args::TrainOverrides;
 use crate::Context;
 
 /// Options of `histo consistency`.
@@ -21,25 +22,11 @@ pub struct Args {
     /// SSL_RUN/best.safetensors.
     #[arg(long, value_name = "FINETUNE_CKPT")]
     init: PathBuf,
-    /// Fraction of the training labels used, in (0, 1]: the same as the fine-tune run's.
-    #[arg(long, value_name = "F")]
-    labels: Option<f64>,
     /// The run folder.
     #[arg(long, value_name = "RUN")]
     out: PathBuf,
-    /// Settings: a built-in preset (paper-breastpathq, paper-camelyon16, paper-kather,
-    /// synthetic) or a TOML file. Default: the paper preset of the dataset kind.
-    #[arg(long, value_name = "NAME|FILE.toml")]
-    preset: Option<String>,
-    /// Epochs in total.
-    #[arg(long)]
-    epochs: Option<u64>,
-    /// Labelled samples per step (3 views each); μ times as many unlabelled pairs.
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Base learning rate.
-    #[arg(long)]
-    lr: Option<f64>,
+    #[command(flatten)]
+    train: TrainOverrides,
     /// Unlabelled samples per labelled sample (μ).
     #[arg(long)]
     mu: Option<usize>,
@@ -59,18 +46,6 @@ pub struct Args {
     /// Draw unlabelled batches per class, as the original Camelyon16 script (B23).
     #[arg(long)]
     per_class_unlabelled: bool,
-    /// Frozen groups of the student (default `trunk`, the original's modules_student 60).
-    #[arg(long, value_name = "GROUPS")]
-    freeze: Option<String>,
-    /// Labelled-subset draw: without-replacement (default) or original (with replacement, B11).
-    #[arg(long, value_name = "HOW")]
-    sampling: Option<String>,
-    /// Draw the validation split and the labelled subset per class.
-    #[arg(long)]
-    stratified: bool,
-    /// Loader threads.
-    #[arg(long)]
-    workers: Option<usize>,
     /// Continue the run in --out from its last.safetensors.
     #[arg(long)]
     resume: bool,
@@ -81,36 +56,9 @@ pub struct Args {
 
 /// Runs `histo consistency`.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let preset = args
-        .preset
-        .clone()
-        .unwrap_or_else(|| args.data.kind.paper_preset().to_string());
+    let preset = args.train.preset_or(args.data.kind.paper_preset());
     let mut config = ConsistencyConfig::preset(&preset)?;
-    if let Some(f) = args.labels {
-        histo_ssl_cr::check_label_fraction(f).context("--labels")?;
-        config.split.label_fraction = f;
-    }
-    if let Some(e) = args.epochs {
-        config.train.epochs = e;
-    }
-    if let Some(b) = args.batch_size {
-        config.train.batch_size = b;
-    }
-    if let Some(lr) = args.lr {
-        config.train.lr = lr;
-    }
-    if let Some(f) = &args.freeze {
-        config.train.freeze = f.clone();
-    }
-    if let Some(s) = &args.sampling {
-        config.split.sampling = histo_ssl_cr::config::sampling_from_str(s)?;
-    }
-    if args.stratified {
-        config.split.stratified = true;
-    }
-    if let Some(w) = args.workers {
-        config.train.workers = w;
-    }
+    args.train.apply(&mut config.train, &mut config.split)?;
     let c = &mut config.consistency;
     if let Some(m) = args.mu {
         c.mu = m;

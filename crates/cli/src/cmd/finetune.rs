@@ -6,6 +6,7 @@ use anyhow::{Context as _, Result};
 use clap::Args as ClapArgs;
 use histo_ssl_cr::{DataSpec, Finetune, FinetuneConfig, Init, RunOptions, RunSummary, TaskKind};
 
+use super::train_args::TrainOverrides;
 use crate::Context;
 
 /// `println!` that ignores a closed stdout (`histo … | head` must not panic).
@@ -33,43 +34,17 @@ pub struct Args {
     /// head), `random`, or an original PyTorch .pt.
     #[arg(long, value_name = "RSP_CKPT|random|ORIGINAL.pt")]
     init: Init,
-    /// Fraction of the training labels used, in (0, 1] (the paper: 0.1, 0.25, 0.5, 1).
-    #[arg(long, value_name = "F")]
-    labels: Option<f64>,
     /// The run folder (checkpoints, logs, curves, config.toml, split.json, summary.json).
     #[arg(long, value_name = "RUN")]
     out: PathBuf,
-    /// Settings: a built-in preset (paper-breastpathq, paper-camelyon16, paper-kather,
-    /// synthetic) or a TOML file. Default: the paper preset of the dataset kind.
-    #[arg(long, value_name = "NAME|FILE.toml")]
-    preset: Option<String>,
-    /// Epochs in total (a resumed run continues up to this).
-    #[arg(long)]
-    epochs: Option<u64>,
-    /// Labelled samples per step (3 views each).
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Base learning rate.
-    #[arg(long)]
-    lr: Option<f64>,
+    #[command(flatten)]
+    train: TrainOverrides,
     /// Side of the network input in pixels (patches are resized to it).
     #[arg(long, value_name = "PX")]
     image_size: Option<usize>,
-    /// Frozen layer groups: none, trunk, e.g. stem,layer1, or an original --modules number.
-    #[arg(long, value_name = "GROUPS")]
-    freeze: Option<String>,
-    /// Labelled-subset draw: without-replacement (default) or original (with replacement, B11).
-    #[arg(long, value_name = "HOW")]
-    sampling: Option<String>,
-    /// Draw the validation split and the labelled subset per class.
-    #[arg(long)]
-    stratified: bool,
     /// Class count of a multiclass task when the dataset does not tell.
     #[arg(long)]
     classes: Option<usize>,
-    /// Loader threads.
-    #[arg(long)]
-    workers: Option<usize>,
     /// Continue the run in --out from its last.safetensors.
     #[arg(long)]
     resume: bool,
@@ -80,38 +55,11 @@ pub struct Args {
 
 /// Runs `histo finetune`.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let preset = args
-        .preset
-        .clone()
-        .unwrap_or_else(|| args.data.kind.paper_preset().to_string());
+    let preset = args.train.preset_or(args.data.kind.paper_preset());
     let mut config = FinetuneConfig::preset(&preset)?;
-    if let Some(f) = args.labels {
-        histo_ssl_cr::check_label_fraction(f).context("--labels")?;
-        config.split.label_fraction = f;
-    }
-    if let Some(e) = args.epochs {
-        config.train.epochs = e;
-    }
-    if let Some(b) = args.batch_size {
-        config.train.batch_size = b;
-    }
-    if let Some(lr) = args.lr {
-        config.train.lr = lr;
-    }
+    args.train.apply(&mut config.train, &mut config.split)?;
     if let Some(s) = args.image_size {
         config.input.size = s;
-    }
-    if let Some(f) = &args.freeze {
-        config.train.freeze = f.clone();
-    }
-    if let Some(s) = &args.sampling {
-        config.split.sampling = histo_ssl_cr::config::sampling_from_str(s)?;
-    }
-    if args.stratified {
-        config.split.stratified = true;
-    }
-    if let Some(w) = args.workers {
-        config.train.workers = w;
     }
     let job = Finetune {
         config,

@@ -16,3 +16,4 @@ pub mod probe;
 pub mod slide;
 pub mod synth;
 pub mod tile;
+pub mod train_args;
