@@ -99,87 +99,41 @@ fn lab_a_fast(l: &[f64; 256], p: &[u8]) -> f64 {
     500.0 * (lab_f_fast(x) - lab_f_fast(y))
 }
 
-/// The linear-light LUT in f32 with the white-point division folded into the X weights.
-fn linear_lut32() -> &'static [[f32; 2]; 256 * 3] {
-    static LUT: OnceLock<[[f32; 2]; 768]> = OnceLock::new();
-    LUT.get_or_init(|| {
-        let l = linear_lut();
-        let mut t = [[0f32; 2]; 768];
-        for c in 0..3 {
-            for v in 0..256 {
-                t[c * 256 + v] = [(l[v] * M_X[c] / WHITE_X) as f32, (l[v] * M_Y[c]) as f32];
-            }
-        }
-        t
-    })
-}
-
-/// Cube root in f32 (bit-level guess, three Newton steps): relative error ~1e-7.
-#[inline]
-fn cbrt32(x: f32) -> f32 {
-    let mut y = f32::from_bits(x.to_bits() / 3 + 0x2A51_4067);
-    y -= (y - x / (y * y)) * (1.0 / 3.0);
-    y -= (y - x / (y * y)) * (1.0 / 3.0);
-    y -= (y - x / (y * y)) * (1.0 / 3.0);
-    y
-}
-
-#[inline]
-fn lab_f32(t: f32) -> f32 {
-    if t > 0.008856 {
-        cbrt32(t)
-    } else {
-        7.787 * t + 16.0 / 116.0
-    }
-}
-
-/// The test `a* > threshold`, exact to [`lab_a`]: decided from a fast f32 approximation
-/// unless that lies within a safety margin of the threshold, where the exact f64 value is
-/// computed (a small fraction of pixels).
+/// The test `a* > threshold`, exact to [`lab_a`], as one table lookup per pixel.
+///
+/// For u8 sRGB, [`lab_a`] is strictly increasing in R for fixed (G, B) and strictly decreasing
+/// in G for fixed (R, B) (checked exhaustively over all 2²⁴ colours in the tests). So the
+/// pixels with `a* > t` are exactly those with `R >= r0(G, B)`, and `r0` is non-decreasing in
+/// G: the 65,536 thresholds are found with at most 512 exact evaluations per B value
+/// (≈ 131,000 in all, a few ms), instead of one per pixel.
 #[derive(Clone, Debug)]
 pub(crate) struct LabThreshold {
-    threshold: f64,
-    lo: f32,
-    hi: f32,
-    lut: &'static [[f32; 2]; 768],
+    /// `r0(G, B)` indexed `G * 256 + B`; 256 means no R passes.
+    min_red: Vec<u16>,
 }
 
 impl LabThreshold {
-    /// Margin far above the f32 approximation's error (< 1e-3 in a*, tested).
-    const MARGIN: f64 = 0.02;
-
     pub(crate) fn new(threshold: f64) -> Self {
-        Self {
-            threshold,
-            lo: (threshold - Self::MARGIN) as f32,
-            hi: (threshold + Self::MARGIN) as f32,
-            lut: linear_lut32(),
+        let mut min_red = vec![256u16; 256 * 256];
+        for b in 0..256usize {
+            let mut r = 0usize;
+            for g in 0..256usize {
+                // (written so that a NaN threshold passes no pixel, as `a > NaN` is false)
+                while r < 256 {
+                    if lab_a([r as u8, g as u8, b as u8]) > threshold {
+                        break;
+                    }
+                    r += 1;
+                }
+                min_red[g * 256 + b] = r as u16;
+            }
         }
-    }
-
-    /// The f32 approximation of a* (error well below [`Self::MARGIN`]).
-    #[inline]
-    fn approx(&self, p: &[u8]) -> f32 {
-        let (r, g, b) = (
-            self.lut[p[0] as usize],
-            self.lut[256 + p[1] as usize],
-            self.lut[512 + p[2] as usize],
-        );
-        let x = r[0] + g[0] + b[0];
-        let y = r[1] + g[1] + b[1];
-        500.0 * (lab_f32(x) - lab_f32(y))
+        Self { min_red }
     }
 
     #[inline]
     pub(crate) fn test(&self, p: &[u8]) -> bool {
-        let a = self.approx(p);
-        if a > self.hi {
-            true
-        } else if a < self.lo {
-            false
-        } else {
-            lab_a([p[0], p[1], p[2]]) > self.threshold
-        }
+        u16::from(p[0]) >= self.min_red[usize::from(p[1]) << 8 | usize::from(p[2])]
     }
 }
 
@@ -213,29 +167,70 @@ mod tests {
     }
 
     #[test]
-    fn fast_cube_root_and_threshold_test_are_exact_enough() {
+    fn fast_cube_root_is_exact_enough() {
         let mut worst = 0.0f64;
         for i in 1..20_000 {
             let x = 0.008856 + i as f64 * 5e-5;
             worst = worst.max(((fast_cbrt(x) - x.cbrt()) / x.cbrt()).abs());
         }
         assert!(worst < 5e-16, "{worst}");
-        // the fast f64 a* is within 1e-11 of the exact one; the f32 approximation within
-        // 1e-3, far inside the margin, so the threshold test is exact
-        let t = LabThreshold::new(11.3);
-        let mut worst32 = 0.0f64;
         for r in (0..256).step_by(3) {
             for g in (0..256).step_by(5) {
                 for b in (0..256).step_by(2) {
                     let p = [r as u8, g as u8, b as u8];
-                    let exact = lab_a(p);
-                    assert!((lab_a_fast(linear_lut(), &p) - exact).abs() < 1e-11);
-                    worst32 = worst32.max((f64::from(t.approx(&p)) - exact).abs());
-                    assert_eq!(t.test(&p), exact > 11.3);
+                    assert!((lab_a_fast(linear_lut(), &p) - lab_a(p)).abs() < 1e-11);
                 }
             }
         }
-        assert!(worst32 < 1e-3, "{worst32}");
+    }
+
+    /// The premise of [`LabThreshold`], over every u8 colour: a* strictly increases with R and
+    /// strictly decreases with G.
+    #[test]
+    fn lab_a_is_monotone_in_red_and_green() {
+        let mut a = vec![0f64; 256];
+        for g in 0..256 {
+            for b in 0..256 {
+                for (r, v) in a.iter_mut().enumerate() {
+                    *v = lab_a([r as u8, g as u8, b as u8]);
+                }
+                assert!(a.windows(2).all(|w| w[0] < w[1]), "R at g={g} b={b}");
+            }
+        }
+        for r in 0..256 {
+            for b in 0..256 {
+                for (g, v) in a.iter_mut().enumerate() {
+                    *v = lab_a([r as u8, g as u8, b as u8]);
+                }
+                assert!(a.windows(2).all(|w| w[0] > w[1]), "G at r={r} b={b}");
+            }
+        }
+    }
+
+    #[test]
+    fn threshold_table_equals_the_direct_test() {
+        // every colour for a typical slide threshold; a coarser grid for the extremes (all
+        // pass, none pass) and a threshold equal to an attained value (strict inequality)
+        let exact = lab_a([200, 120, 170]);
+        for (t, step) in [
+            (11.3, 1),
+            (-200.0, 7),
+            (200.0, 7),
+            (exact, 3),
+            (0.0, 5),
+            (f64::NAN, 9),
+        ] {
+            let lut = LabThreshold::new(t);
+            for r in (0..256).step_by(step) {
+                for g in (0..256).step_by(step) {
+                    for b in 0..256 {
+                        let p = [r as u8, g as u8, b as u8];
+                        assert_eq!(lut.test(&p), lab_a(p) > t, "t={t} {p:?}");
+                    }
+                }
+            }
+        }
+        assert!(!LabThreshold::new(exact).test(&[200, 120, 170]));
     }
 
     #[test]

@@ -118,6 +118,15 @@ impl PixelTest {
             }
         }
     }
+
+    /// Writes 1 (tissue) or 0 per pixel of `rgb` into `out` (one byte per pixel).
+    fn mask(&self, rgb: &[u8], out: &mut [u8]) {
+        let pixels = rgb.chunks_exact(3).zip(out.iter_mut());
+        match self {
+            Self::LabA(t) => pixels.for_each(|(p, o)| *o = u8::from(t.test(p))),
+            Self::Sat(_) => pixels.for_each(|(p, o)| *o = u8::from(self.test(p))),
+        }
+    }
 }
 
 /// Per-slide statistics behind the decision (recorded in tile-store manifests).
@@ -422,20 +431,12 @@ impl TissueDetector {
             }
             while cur_hi < y + size_i {
                 let n = ((y + size_i - cur_hi) as usize).min(BAND);
-                let band = read_rows(slide, level, x_lo, width, cur_hi, n)?;
-                let masks: Vec<Vec<u8>> = band
-                    .par_chunks(width * 3)
-                    .map(|row| {
-                        row.chunks_exact(3)
-                            .map(|p| u8::from(self.test.test(p)))
-                            .collect()
-                    })
-                    .collect();
-                for m in masks {
-                    for (c, &v) in colsum.iter_mut().zip(&m) {
+                let band = self.mask_rows(slide, level, x_lo, width, cur_hi, n)?;
+                for m in band.chunks_exact(width) {
+                    for (c, &v) in colsum.iter_mut().zip(m) {
                         *c += u32::from(v);
                     }
-                    window.push_back(m);
+                    window.push_back(m.to_vec());
                 }
                 cur_hi += n as i64;
             }
@@ -454,15 +455,53 @@ impl TissueDetector {
         Ok(out)
     }
 
+    /// The tissue mask (1 or 0 per pixel) of rows `[y, y+n)` × columns `[x, x+w)` of `level`,
+    /// computed in parallel column chunks straight from the decoded pixels.
+    fn mask_rows(
+        &self,
+        slide: &Slide,
+        level: &ReadLevel,
+        x: i64,
+        w: usize,
+        y: i64,
+        n: usize,
+    ) -> Result<Vec<u8>> {
+        const CHUNK: usize = 512;
+        let chunks: Vec<(usize, usize)> = (0..w)
+            .step_by(CHUNK)
+            .map(|c| (c, CHUNK.min(w - c)))
+            .collect();
+        let mut parts: Vec<Vec<u8>> = chunks
+            .par_iter()
+            .map_init(Vec::new, |rgb, &(c, cw)| {
+                rgb.resize(cw * n * 3, 0);
+                slide.read_at_into(level, x + c as i64, y, cw, n, rgb)?;
+                let mut m = vec![0u8; cw * n];
+                self.test.mask(rgb, &mut m);
+                Ok(m)
+            })
+            .collect::<Result<_>>()?;
+        if parts.len() == 1 {
+            return Ok(parts.swap_remove(0));
+        }
+        let mut out = vec![0u8; w * n];
+        for (&(c, cw), m) in chunks.iter().zip(&parts) {
+            for (dst, src) in out.chunks_exact_mut(w).zip(m.chunks_exact(cw)) {
+                dst[c..c + cw].copy_from_slice(src);
+            }
+        }
+        Ok(out)
+    }
+
     /// The per-pixel tissue mask of a whole level (`width*height` booleans, row-major).
     pub fn mask(&self, slide: &Slide, level: &ReadLevel) -> Result<Vec<bool>> {
         let mut out = Vec::with_capacity((level.width * level.height) as usize);
         for_each_rows(slide, level, |band| {
-            let m: Vec<bool> = band
-                .par_chunks(3 * 4096)
-                .flat_map_iter(|c| c.chunks_exact(3).map(|p| self.test.test(p)))
-                .collect();
-            out.extend(m);
+            let mut m = vec![0u8; band.len() / 3];
+            m.par_chunks_mut(4096)
+                .zip(band.par_chunks(3 * 4096))
+                .for_each(|(o, rgb)| self.test.mask(rgb, o));
+            out.extend(m.iter().map(|&v| v != 0));
         })?;
         Ok(out)
     }
