@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use histo_tensor::Image;
-use histo_wsi::sampler::read_triplets;
+use histo_wsi::sampler::for_each_triplet;
 use histo_wsi::{
     Geometry, LevelSpec, PyramidOptions, PyramidWriter, RspConfig, RspRun, Slide, TissueMethod,
     plan_slide, tile_rsp,
@@ -267,7 +267,7 @@ fn main() {
         };
         let (mut plan_t, mut total_t, mut extract_t) = (Vec::new(), Vec::new(), Vec::new());
         let (mut plan_cpu, mut extract_cpu) = (Vec::new(), Vec::new());
-        let (mut cands, mut acc) = (0, 0);
+        let (mut cands, mut acc, mut decodes) = (0, 0, 0);
         for _ in 0..runs {
             pool.install(|| {
                 let c0 = cpu_seconds();
@@ -276,11 +276,11 @@ fn main() {
                 let plan = plan_slide(&slide, &cfg).expect("plan");
                 let t1 = Instant::now();
                 let c1 = cpu_seconds();
-                let shard = RspRun::default().shard_size();
-                for chunk in plan.triplets.chunks(shard) {
-                    let imgs = read_triplets(&slide, &plan.levels, chunk, 256).expect("read");
-                    std::hint::black_box(&imgs);
-                }
+                for_each_triplet(&slide, &plan.levels, &plan.triplets, 256, |i, tiles| {
+                    std::hint::black_box((i, tiles));
+                    Ok(())
+                })
+                .expect("read");
                 let t2 = Instant::now();
                 let c2 = cpu_seconds();
                 plan_cpu.push(c1 - c0);
@@ -290,6 +290,7 @@ fn main() {
                 total_t.push((t2 - t0).as_secs_f64());
                 cands = plan.candidates;
                 acc = plan.triplets.len();
+                decodes = slide.cache_stats().map_or(0, |(_, misses)| misses);
             });
         }
         let (p, e, t) = (
@@ -311,7 +312,7 @@ fn main() {
         );
         println!(
             "{:>10}  CPU time: tissue+tests {pc:.3} s, extraction {ec:.3} s, {:.2} ms per triplet \
-             => {:.0} triplets/s if {threads} cores were free",
+             => {:.0} triplets/s if {threads} cores were free; {decodes} tiles decoded",
             "",
             1000.0 * (pc + ec) / acc as f64,
             threads as f64 * acc as f64 / (pc + ec)
@@ -326,41 +327,66 @@ fn main() {
             }),
         );
     }
-    // One full run into a tile store (shards written to disk), default geometry.
-    let store = cache.join("bench_store");
-    let _ = std::fs::remove_dir_all(&store);
+    // `tile_rsp` into a tile store (shards written to disk), default geometry: the whole job
+    // a user runs, median of `runs` runs into a fresh store each.
     let run = RspRun {
         config: RspConfig {
             geometry: Geometry::Concentric,
-            ..base
+            ..base.clone()
         },
         ..Default::default()
     };
-    let summary = pool
-        .install(|| tile_rsp(std::slice::from_ref(&slide_path), &store, &run, &|_| {}))
-        .expect("tile_rsp");
-    let bytes: u64 = std::fs::read_dir(&store)
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.metadata().ok())
-                .map(|m| m.len())
-                .sum()
+    let store_runs: Vec<(f64, usize, u64)> = [Geometry::Corner, Geometry::Concentric]
+        .into_iter()
+        .map(|geometry| {
+            let run = RspRun {
+                config: RspConfig {
+                    geometry,
+                    ..run.config.clone()
+                },
+                ..run.clone()
+            };
+            let mut secs = Vec::new();
+            let (mut n, mut bytes) = (0, 0);
+            for _ in 0..runs {
+                let store = cache.join("bench_store");
+                let _ = std::fs::remove_dir_all(&store);
+                let summary = pool
+                    .install(|| tile_rsp(std::slice::from_ref(&slide_path), &store, &run, &|_| {}))
+                    .expect("tile_rsp");
+                bytes = std::fs::read_dir(&store)
+                    .map(|d| {
+                        d.filter_map(|e| e.ok()?.metadata().ok())
+                            .map(|m| m.len())
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                let _ = std::fs::remove_dir_all(&store);
+                secs.push(summary.seconds);
+                n = summary.triplets;
+            }
+            let t = median(&mut secs);
+            let name = format!("{geometry:?}").to_lowercase();
+            println!(
+                "{name:>10}: tile_rsp into a store: {n} triplets in {t:.3} s = {:.0} triplets/s \
+                 ({:.0} MiB written; median of {runs})",
+                n as f64 / t,
+                bytes as f64 / (1 << 20) as f64
+            );
+            (t, n, bytes)
         })
-        .unwrap_or(0);
-    println!(
-        "tile_rsp into a store: {} triplets in {:.3} s = {:.0} triplets/s ({:.0} MiB written)",
-        summary.triplets,
-        summary.seconds,
-        summary.triplets_per_second(),
-        bytes as f64 / (1 << 20) as f64
-    );
-    let _ = std::fs::remove_dir_all(&store);
-    let rss = peak_rss_mib();
-    println!("peak RSS: {:.0} MiB", rss.unwrap_or(f64::NAN));
+        .collect();
     report.insert(
         "tile_rsp".into(),
-        serde_json::json!({"triplets": summary.triplets, "seconds": summary.seconds,
-                           "triplets_per_s": summary.triplets_per_second()}),
+        serde_json::json!({
+            "corner": {"triplets": store_runs[0].1, "seconds": store_runs[0].0,
+                       "triplets_per_s": store_runs[0].1 as f64 / store_runs[0].0},
+            "concentric": {"triplets": store_runs[1].1, "seconds": store_runs[1].0,
+                           "triplets_per_s": store_runs[1].1 as f64 / store_runs[1].0},
+        }),
     );
+    let rss = peak_rss_mib();
+    println!("peak RSS: {:.0} MiB", rss.unwrap_or(f64::NAN));
     report.insert("peak_rss_mib".into(), serde_json::json!(rss));
     if !json_out.is_empty() {
         std::fs::write(

@@ -3,14 +3,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::sampler::{RspConfig, plan_slide, read_triplets};
+use crate::sampler::{RspConfig, for_each_triplet, plan_slide};
 use crate::slide::{BackendKind, Slide, SlideOptions};
-use crate::store::{Manifest, ShardEntry, SlideEntry, SlideStatus, shard_name, write_shard};
+use crate::store::{Manifest, ShardEntry, ShardWriter, SlideEntry, SlideStatus, shard_name};
 use crate::{Error, Result};
 
 /// Options of a tiling run.
@@ -150,6 +151,9 @@ pub fn collect_slides(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Triplets between two progress events.
+const PROGRESS_EVERY: usize = 32;
+
 /// Outcome of one slide: a finished entry, or a fatal (output) error.
 fn process_slide(
     out: &Path,
@@ -210,23 +214,41 @@ fn process_slide(
     }
     let tile = run.config.tile;
     for (k, chunk) in plan.triplets.chunks(run.shard_size()).enumerate() {
-        let images = match read_triplets(&slide, &plan.levels, chunk, tile) {
-            Ok(i) => i,
-            Err(err) => {
-                for s in &e.shards {
-                    let _ = std::fs::remove_file(out.join(&s.file));
-                }
-                e.shards.clear();
-                return Ok(finish(e, SlideStatus::Failed, Some(err.to_string())));
-            }
-        };
         let name = shard_name(entry.index, k);
-        write_shard(&out.join(&name), entry.index, tile, chunk, &images)?;
+        let writer = ShardWriter::create(&out.join(&name), entry.index, tile, chunk)?;
+        // Output errors stop the run; a slide that cannot be read is recorded as failed.
+        let output_error = Mutex::new(None);
+        let done = AtomicUsize::new(0);
+        let read = for_each_triplet(&slide, &plan.levels, chunk, tile, |i, tiles| {
+            if let Err(err) = writer.write(i, tiles) {
+                let mut slot = output_error.lock().unwrap_or_else(|p| p.into_inner());
+                let msg = err.to_string();
+                *slot = Some(err);
+                return Err(Error::Invalid(msg));
+            }
+            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if d.is_multiple_of(PROGRESS_EVERY) {
+                progress(&Progress::Triplets(PROGRESS_EVERY));
+            }
+            Ok(())
+        });
+        if let Some(err) = output_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(err);
+        }
+        if let Err(err) = read {
+            drop(writer);
+            for s in &e.shards {
+                let _ = std::fs::remove_file(out.join(&s.file));
+            }
+            e.shards.clear();
+            return Ok(finish(e, SlideStatus::Failed, Some(err.to_string())));
+        }
+        writer.finish()?;
         e.shards.push(ShardEntry {
             file: name,
             count: chunk.len(),
         });
-        progress(&Progress::Triplets(chunk.len()));
+        progress(&Progress::Triplets(chunk.len() % PROGRESS_EVERY));
     }
     Ok(finish(e, SlideStatus::Complete, None))
 }

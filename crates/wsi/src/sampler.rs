@@ -313,6 +313,29 @@ pub fn read_triplets(
     Ok([hr, lr1, lr2])
 }
 
+/// Reads the triplets of `coords` in parallel, each into per-thread buffers, and hands each
+/// one to `sink` with its index (from any worker thread, in no particular order): the way to
+/// stream triplets to a file without holding them all in memory. Stops at the first error.
+pub fn for_each_triplet<F>(
+    slide: &Slide,
+    levels: &[ReadLevel; 3],
+    coords: &[TripletCoords],
+    tile: usize,
+    sink: F,
+) -> Result<()>
+where
+    F: Fn(usize, [&[u8]; 3]) -> Result<()> + Sync,
+{
+    let n = tile * tile * 3;
+    coords.par_iter().enumerate().try_for_each_init(
+        || [vec![0u8; n], vec![0u8; n], vec![0u8; n]],
+        |[a, b, d], (i, c)| {
+            read_triplet_into(slide, levels, c, tile, [a, b, d])?;
+            sink(i, [a, b, d])
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,13 +15,12 @@
 //! rewritten after each slide, so an interrupted run leaves a valid store that a re-run
 //! completes (slides already `complete` are skipped).
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use histo_tensor::Image;
 use memmap2::Mmap;
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::sampler::TripletCoords;
@@ -212,57 +211,155 @@ pub fn write_shard(
     coords: &[TripletCoords],
     images: &[Vec<u8>; 3],
 ) -> Result<()> {
-    let n = coords.len();
-    let mut c = Vec::with_capacity(n * 9 * 8);
-    for t in coords {
-        for v in [
-            slide as i64,
-            t.grid.0,
-            t.grid.1,
-            t.lr2.0,
-            t.lr2.1,
-            t.lr1.0,
-            t.lr1.1,
-            t.hr.0,
-            t.hr.1,
-        ] {
-            c.extend_from_slice(&v.to_le_bytes());
+    let w = ShardWriter::create(path, slide, tile, coords)?;
+    let n = tile * tile * 3;
+    if images.iter().any(|v| v.len() != coords.len() * n) {
+        return Err(Error::Invalid(format!(
+            "shard images of {:?} bytes for {} triplets of {tile}² tiles",
+            images.iter().map(Vec::len).collect::<Vec<_>>(),
+            coords.len()
+        )));
+    }
+    for i in 0..coords.len() {
+        w.write(i, [0, 1, 2].map(|k| &images[k][i * n..(i + 1) * n]))?;
+    }
+    w.finish()
+}
+
+/// Writes a shard triplet by triplet, from any number of threads and in any order, straight
+/// into the file (positional writes): no shard is ever assembled in memory.
+///
+/// The file is a safetensors file laid out as `coords`, `hr`, `lr1`, `lr2` (the i64 tensor
+/// first, so that it is 8-byte aligned in the file for any tile size). It is written under a
+/// temporary name, renamed into place by [`ShardWriter::finish`], and removed if the writer is
+/// dropped unfinished.
+#[derive(Debug)]
+pub struct ShardWriter {
+    file: File,
+    tmp: PathBuf,
+    path: PathBuf,
+    count: usize,
+    tile_bytes: u64,
+    /// File offsets of the hr, lr1, lr2 data.
+    planes: [u64; 3],
+    finished: bool,
+}
+
+impl ShardWriter {
+    /// Creates the temporary file of a shard of `coords.len()` triplets and writes its header
+    /// and coordinates.
+    pub fn create(
+        path: &Path,
+        slide: usize,
+        tile: usize,
+        coords: &[TripletCoords],
+    ) -> Result<Self> {
+        let n = coords.len();
+        let tile_bytes = (tile * tile * 3) as u64;
+        let coord_bytes = (n * 9 * 8) as u64;
+        let plane = n as u64 * tile_bytes;
+        let info = |dtype: &str, shape: Vec<usize>, at: u64, len: u64| serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [at, at + len]});
+        let header = serde_json::json!({
+            "__metadata__": {"format": STORE_FORMAT, "slide": slide.to_string()},
+            "coords": info("I64", vec![n, 9], 0, coord_bytes),
+            "hr": info("U8", vec![n, tile, tile, 3], coord_bytes, plane),
+            "lr1": info("U8", vec![n, tile, tile, 3], coord_bytes + plane, plane),
+            "lr2": info("U8", vec![n, tile, tile, 3], coord_bytes + 2 * plane, plane),
+        });
+        let mut head = header.to_string().into_bytes();
+        head.resize(head.len().next_multiple_of(8), b' ');
+        let base = 8 + head.len() as u64;
+        let mut name = path
+            .file_name()
+            .map(|s| s.to_os_string())
+            .unwrap_or_default();
+        name.push(format!(".{}.tmp", std::process::id()));
+        let tmp = path.with_file_name(name);
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let w = Self {
+            file,
+            tmp,
+            path: path.to_path_buf(),
+            count: n,
+            tile_bytes,
+            planes: [0, 1, 2].map(|k| base + coord_bytes + k * plane),
+            finished: false,
+        };
+        let mut c = Vec::with_capacity(8 + head.len() + n * 72);
+        c.extend_from_slice(&(head.len() as u64).to_le_bytes());
+        c.extend_from_slice(&head);
+        for t in coords {
+            for v in [
+                slide as i64,
+                t.grid.0,
+                t.grid.1,
+                t.lr2.0,
+                t.lr2.1,
+                t.lr1.0,
+                t.lr1.1,
+                t.hr.0,
+                t.hr.1,
+            ] {
+                c.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        w.write_at(&c, 0)?;
+        w.file
+            .set_len(base + coord_bytes + 3 * plane)
+            .map_err(|e| Error::io(&w.tmp, e))?;
+        Ok(w)
+    }
+
+    /// Writes the three tiles of triplet `i` (`tile*tile*3` bytes each: HR, LR1, LR2).
+    pub fn write(&self, i: usize, tiles: [&[u8]; 3]) -> Result<()> {
+        if i >= self.count || tiles.iter().any(|t| t.len() as u64 != self.tile_bytes) {
+            return Err(Error::Invalid(format!(
+                "triplet {i} of a {}-triplet shard with tiles of {:?} bytes (expected {})",
+                self.count,
+                tiles.map(<[u8]>::len),
+                self.tile_bytes
+            )));
+        }
+        for (t, plane) in tiles.into_iter().zip(self.planes) {
+            self.write_at(t, plane + i as u64 * self.tile_bytes)?;
+        }
+        Ok(())
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        #[cfg(unix)]
+        let r = std::os::unix::fs::FileExt::write_all_at(&self.file, buf, offset);
+        #[cfg(windows)]
+        let r = {
+            use std::os::windows::fs::FileExt;
+            let mut done = 0;
+            loop {
+                if done == buf.len() {
+                    break Ok(());
+                }
+                match self.file.seek_write(&buf[done..], offset + done as u64) {
+                    Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(k) => done += k,
+                    Err(e) => break Err(e),
+                }
+            }
+        };
+        r.map_err(|e| Error::io(&self.tmp, e))
+    }
+
+    /// Renames the finished shard into place (every triplet must have been written).
+    pub fn finish(mut self) -> Result<()> {
+        self.finished = true;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+impl Drop for ShardWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_file(&self.tmp);
         }
     }
-    let shape = vec![n, tile, tile, 3];
-    let bad =
-        |e: safetensors::SafeTensorError| Error::format(path, format!("cannot build shard: {e}"));
-    let views = vec![
-        (
-            "hr",
-            TensorView::new(Dtype::U8, shape.clone(), &images[0]).map_err(bad)?,
-        ),
-        (
-            "lr1",
-            TensorView::new(Dtype::U8, shape.clone(), &images[1]).map_err(bad)?,
-        ),
-        (
-            "lr2",
-            TensorView::new(Dtype::U8, shape, &images[2]).map_err(bad)?,
-        ),
-        (
-            "coords",
-            TensorView::new(Dtype::I64, vec![n, 9], &c).map_err(bad)?,
-        ),
-    ];
-    let meta = HashMap::from([
-        ("format".to_string(), STORE_FORMAT.to_string()),
-        ("slide".to_string(), slide.to_string()),
-    ]);
-    let mut name = path
-        .file_name()
-        .map(|s| s.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = path.with_file_name(name);
-    safetensors::serialize_to_file(views, Some(meta), &tmp)
-        .map_err(|e| Error::format(&tmp, format!("cannot write shard: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 /// One triplet read back from a store.
@@ -474,5 +571,69 @@ impl TileStore {
             y: coords.lr2.1,
             coords,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coords(k: i64) -> TripletCoords {
+        TripletCoords {
+            grid: (k, k + 1),
+            lr2: (k + 2, k + 3),
+            lr1: (k + 4, k + 5),
+            hr: (k + 6, k + 7),
+        }
+    }
+
+    #[test]
+    fn streamed_shard_is_valid_safetensors() {
+        let dir = std::env::temp_dir().join(format!("histo-shard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(shard_name(7, 0));
+        // tile 5: 75-byte tiles, so only the coords-first layout keeps the i64 data aligned
+        let (t, n) = (5usize, 3usize);
+        let cs: Vec<TripletCoords> = (0..n as i64).map(|k| coords(10 * k)).collect();
+        let tile = |i: usize, k: usize| vec![(i * 3 + k) as u8; t * t * 3];
+        let w = ShardWriter::create(&path, 7, t, &cs).unwrap();
+        for i in [2, 0, 1] {
+            let (a, b, c) = (tile(i, 0), tile(i, 1), tile(i, 2));
+            w.write(i, [&a, &b, &c]).unwrap();
+        }
+        assert!(w.write(3, [&[0; 75], &[0; 75], &[0; 75]]).is_err());
+        assert!(w.write(0, [&[0; 74], &[0; 75], &[0; 75]]).is_err());
+        assert!(!path.exists(), "renamed only when finished");
+        w.finish().unwrap();
+
+        let bytes = std::fs::read(&path).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let c = st.tensor("coords").unwrap();
+        assert_eq!(c.shape(), &[n, 9]);
+        let (head, _) = SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!((8 + head) % 8, 0, "data start is 8-byte aligned");
+        let v: Vec<i64> = c
+            .data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(&v[9..18], &[7, 10, 11, 12, 13, 14, 15, 16, 17]);
+        for (k, name) in ["hr", "lr1", "lr2"].into_iter().enumerate() {
+            let x = st.tensor(name).unwrap();
+            assert_eq!(x.shape(), &[n, t, t, 3]);
+            for i in 0..n {
+                assert_eq!(&x.data()[i * 75..(i + 1) * 75], &tile(i, k)[..]);
+            }
+        }
+        // the reader of the store accepts it
+        let sh = open_shard(&path, t, n).unwrap();
+        assert_eq!(sh.count, n);
+
+        // an unfinished writer leaves nothing behind
+        let other = dir.join(shard_name(7, 1));
+        drop(ShardWriter::create(&other, 7, t, &cs).unwrap());
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -277,3 +277,48 @@ fn real_svs_at_virtual_20_10_5x_gives_triplets() {
         );
     }
 }
+
+/// A slide whose level-0 tiles are damaged plans fine (tissue comes from level 2) but fails
+/// while its triplets stream into a shard: it is recorded as failed, and neither the shard nor
+/// its temporary file is left in the store.
+#[test]
+fn damaged_tiles_fail_the_slide_and_leave_no_partial_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = tissue_pyramid(dir.path());
+    let mut bytes = std::fs::read(&good).unwrap();
+    // garble the data of every level-0 tile (the first directory)
+    let mut dec = tiff::decoder::Decoder::new(std::io::Cursor::new(&bytes)).unwrap();
+    let offsets = dec.get_tag_u64_vec(tiff::tags::Tag::TileOffsets).unwrap();
+    let counts = dec
+        .get_tag_u64_vec(tiff::tags::Tag::TileByteCounts)
+        .unwrap();
+    for (o, c) in offsets.into_iter().zip(counts) {
+        for b in &mut bytes[o as usize..(o + c) as usize] {
+            *b = 0x5A;
+        }
+    }
+    let bad = dir.path().join("damaged.tif");
+    std::fs::write(&bad, &bytes).unwrap();
+    let run = RspRun {
+        config: cfg(Geometry::Concentric),
+        ..Default::default()
+    };
+    let plan = plan_slide(&open(&bad, BackendKind::Rust), &run.config).unwrap();
+    assert_eq!(plan.triplets.len(), 10);
+    let out = dir.path().join("store");
+    let summary = tile_rsp(&[bad], &out, &run, &|_: &Progress| {}).unwrap();
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+    assert!(
+        summary.failed[0].1.contains("damaged.tif") && summary.failed[0].1.contains("tile"),
+        "{:?}",
+        summary.failed
+    );
+    let files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, ["manifest.json"]);
+    let store = TileStore::open(&out).unwrap();
+    assert_eq!(store.len(), 0);
+    assert_eq!(store.slides()[0].status, SlideStatus::Failed);
+}
