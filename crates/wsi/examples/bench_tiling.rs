@@ -8,8 +8,10 @@
 //!    μ on the smallest level), stride 128 on level 2, 256² tiles, levels 0/1/2, corner (the
 //!    original) and concentric geometry, with a fresh slide handle per run (cold tile cache), on
 //!    a rayon pool of `--threads` threads; reports candidate tests/s, triplets/s (accepted
-//!    triplets over the whole per-slide time, as the original's 11/s was measured) and the
-//!    extraction-only rate, then one full `tile_rsp` run into a tile store, and the peak RSS.
+//!    triplets over the whole per-slide time, as the original's 11/s was measured; the tiles
+//!    are read into per-thread buffers, as `tile_rsp` reads them) and the extraction-only rate;
+//!    then `tile_rsp` into a tile store (shards written to disk), median of the same number
+//!    of runs into a fresh store each, for both geometries; and the peak RSS.
 //!
 //! Usage: bench_tiling [--size 16384] [--runs 5] [--threads 2] [--cache DIR] [--json FILE]
 

@@ -12,7 +12,9 @@
 //!   Otsu) once per slide and answers each candidate tile in O(1).
 //! - [`plan_slide`] / [`tile_rsp`] implement the RSP triplet sampler (spec §1.5–1.7, corner or
 //!   concentric geometry) and write a [`TileStore`] (safetensors shards + `manifest.json`,
-//!   read memory-mapped); [`grid_tiles`] lists the tissue tiles of a slide for heat-maps.
+//!   read memory-mapped); each triplet is written into its shard file as soon as it is read
+//!   ([`store::ShardWriter`]), so no shard is held in memory; [`grid_tiles`] lists the tissue
+//!   tiles of a slide for heat-maps.
 //! - [`PyramidWriter`] streams level-0 tiles into a tiled JPEG pyramid in O(width) memory.
 //! - [`Annotations`] reads and writes ASAP XML and the original's JSON polygons.
 //!

@@ -25,7 +25,7 @@ pub struct RspRun {
     pub cache_bytes: usize,
     /// Triplets per shard (0: about 256 MB of pixels per shard).
     pub shard_triplets: usize,
-    /// Slides processed at the same time (each holds at most one shard in memory).
+    /// Slides processed at the same time (each holds its tile cache and one triplet per thread).
     pub parallel_slides: usize,
 }
 

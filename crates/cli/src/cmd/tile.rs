@@ -63,7 +63,7 @@ struct RspArgs {
     /// Triplets per shard (default: about 256 MB of pixels).
     #[arg(long, default_value_t = 0)]
     shard_triplets: usize,
-    /// Slides processed at the same time (each holds at most one shard in memory).
+    /// Slides processed at the same time (each holds its tile cache and one triplet per thread).
     #[arg(long, default_value_t = 2)]
     parallel_slides: usize,
     /// Print the summary as JSON.
