@@ -1,31 +1,16 @@
 //! `histo augment preview` and `histo augment hed`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use histo_augment::ops::HedShift;
 use histo_tensor::Image;
 
+use common::*;
+
 fn tile() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/fixtures/augment/tile.png")
-}
-
-fn histo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_histo"))
-        .args(args)
-        .env_remove("HISTO_DEVICE")
-        .env_remove("HISTO_LOG")
-        .env_remove("HISTO_SEED")
-        .output()
-        .expect("the histo binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn s(p: &Path) -> &str {

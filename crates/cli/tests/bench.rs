@@ -1,17 +1,11 @@
 //! `histo bench`: the step and loader measurements run and print sane JSON; parity refuses a
 //! CPU-only run clearly.
 
-use std::process::{Command, Output};
+mod common;
 
-fn histo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_histo"))
-        .args(args)
-        .env_remove("HISTO_DEVICE")
-        .env_remove("HISTO_LOG")
-        .env_remove("HISTO_SEED")
-        .output()
-        .expect("the histo binary runs")
-}
+use std::process::Output;
+
+use common::*;
 
 fn json(o: &Output) -> serde_json::Value {
     let out = String::from_utf8_lossy(&o.stdout);

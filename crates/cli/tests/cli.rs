@@ -1,24 +1,10 @@
 //! The `histo` binary's global behaviour: help, version, device errors, exit codes.
 
-use std::process::{Command, Output};
+mod common;
 
-fn histo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_histo"))
-        .args(args)
-        .env_remove("HISTO_DEVICE")
-        .env_remove("HISTO_LOG")
-        .env_remove("HISTO_SEED")
-        .output()
-        .expect("the histo binary runs")
-}
+use std::process::Command;
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::*;
 
 #[test]
 fn help_lists_the_global_options() {

@@ -1,26 +1,16 @@
 //! `histo dataset info` on small datasets written by the test.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use histo_tensor::Image;
 
-fn histo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_histo"))
-        .args(args)
-        .env_remove("HISTO_DEVICE")
-        .env_remove("HISTO_LOG")
-        .env("HISTO_LOG", "error")
-        .output()
-        .expect("the histo binary runs")
-}
+use common::*;
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn histo(args: &[&str]) -> Output {
+    histo_log(args, "error")
 }
 
 fn patch(dir: &Path, name: &str, w: usize, h: usize) {

@@ -2,30 +2,17 @@
 //! `histo predict-slide`-style outputs written by the test: a perfect detector (FROC 1, every
 //! tumour tile found), a detector below the detection threshold (FROC 0), and bad input.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 use histo_wsi::{Annotations, Slide};
 use serde_json::Value;
 
-fn histo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_histo"))
-        .args(args)
-        .env_remove("HISTO_DEVICE")
-        .env_remove("HISTO_LOG")
-        .output()
-        .expect("the histo binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::*;
 
 /// The tiny Camelyon16-style data, generated once per test binary.
 fn camelyon() -> &'static Path {

@@ -1,25 +1,15 @@
 //! `histo pretrain` and `histo probe` on histo-synth's tiny slides: the whole stage-1 path
 //! (synth → tile rsp → pretrain → resume → probe) and its error messages.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::*;
 
 fn histo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_histo"))
-        .args(args)
-        .env_remove("HISTO_DEVICE")
-        .env_remove("HISTO_SEED")
-        .env("HISTO_LOG", "warn")
-        .output()
-        .expect("the histo binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    histo_log(args, "warn")
 }
 
 fn ok(args: &[&str]) -> String {

@@ -1,26 +1,16 @@
 //! `histo synth`: the tiny scale is byte-identical across runs, resumes, and bad arguments give
 //! clear errors.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::*;
 
 fn histo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_histo"))
-        .args(args)
-        .env_remove("HISTO_DEVICE")
-        .env_remove("HISTO_SEED")
-        .env("HISTO_LOG", "warn")
-        .output()
-        .expect("the histo binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    histo_log(args, "warn")
 }
 
 fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {

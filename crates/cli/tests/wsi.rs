@@ -1,24 +1,10 @@
 //! `histo slide info | read | thumbnail` and `histo tile rsp` on the real Aperio SVS fixture.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn histo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_histo"))
-        .args(args)
-        .env_remove("HISTO_DEVICE")
-        .env_remove("HISTO_LOG")
-        .output()
-        .expect("the histo binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::*;
 
 fn svs() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fixtures/CMU-1-Small-Region.svs")
