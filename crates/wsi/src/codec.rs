@@ -74,13 +74,20 @@ pub(crate) fn splice_tables(tables: &[u8], tile: &[u8]) -> Result<Vec<u8>, Strin
     Ok(out)
 }
 
-/// Decodes a JPEG stream to interleaved RGB. Returns `(width, height, pixels)`.
+/// Decodes a JPEG stream to interleaved RGB: straight into `out` when the stream decodes to
+/// exactly `out.len()` bytes of RGB that zune-jpeg converts itself (the common case, a whole
+/// tile; the pixels returned are then `None`), otherwise into a new buffer. Returns
+/// `(width, height, pixels)`.
 ///
 /// The colour space of the samples is taken from the TIFF photometric tag, as OpenSlide does
 /// (`ycbcr` = photometric 6), not guessed from the stream: Aperio SVS tiles, for instance, hold
 /// RGB samples (photometric 2, one quantisation table, component ids 0, 1, 2) without any
 /// Adobe marker, which a JFIF-style guess would wrongly convert from YCbCr.
-pub(crate) fn decode_jpeg(data: &[u8], ycbcr: bool) -> Result<(usize, usize, Vec<u8>), String> {
+fn decode_jpeg(
+    data: &[u8],
+    ycbcr: bool,
+    out: Option<&mut [u8]>,
+) -> Result<(usize, usize, Option<Vec<u8>>), String> {
     let opts = DecoderOptions::default().set_strict_mode(true);
     let mut dec = JpegDecoder::new_with_options(ZCursor::new(data), opts);
     dec.decode_headers()
@@ -97,6 +104,13 @@ pub(crate) fn decode_jpeg(data: &[u8], ycbcr: bool) -> Result<(usize, usize, Vec
         input
     };
     dec.set_options(opts.jpeg_set_out_colorspace(out_cs));
+    if let Some(out) = out.filter(|o| convert_in_zune && o.len() == w * h * 3)
+        && dec.output_buffer_size() == Some(out.len())
+    {
+        dec.decode_into(out)
+            .map_err(|e| format!("corrupt JPEG data: {e}"))?;
+        return Ok((w, h, None));
+    }
     let px = dec
         .decode()
         .map_err(|e| format!("corrupt JPEG data: {e}"))?;
@@ -108,7 +122,7 @@ pub(crate) fn decode_jpeg(data: &[u8], ycbcr: bool) -> Result<(usize, usize, Vec
         ));
     }
     if convert_in_zune && n == 3 {
-        return Ok((w, h, px));
+        return Ok((w, h, Some(px)));
     }
     let mut rgb = Vec::with_capacity(w * h * 3);
     for p in px.chunks_exact(n) {
@@ -118,7 +132,7 @@ pub(crate) fn decode_jpeg(data: &[u8], ycbcr: bool) -> Result<(usize, usize, Vec
             rgb.extend([p[0], p[1], p[2]]);
         }
     }
-    Ok((w, h, rgb))
+    Ok((w, h, Some(rgb)))
 }
 
 /// JFIF YCbCr -> RGB with libjpeg's rounding (used where zune-jpeg does not convert).
@@ -133,12 +147,33 @@ fn ycc_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
 }
 
 /// Decodes one tile of `tw`×`th` pixels to interleaved RGB (`tw*th*3` bytes).
+#[cfg(test)]
 pub(crate) fn decode_tile(
     fmt: &TileFormat,
     data: &[u8],
     tw: usize,
     th: usize,
 ) -> Result<Vec<u8>, String> {
+    let mut out = vec![0u8; tw * th * 3];
+    decode_tile_into(fmt, data, tw, th, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes one tile of `tw`×`th` pixels into `out` (interleaved RGB, `tw*th*3` bytes; a JPEG
+/// tile of exactly that size is decoded in place, without an intermediate buffer).
+pub(crate) fn decode_tile_into(
+    fmt: &TileFormat,
+    data: &[u8],
+    tw: usize,
+    th: usize,
+    out: &mut [u8],
+) -> Result<(), String> {
+    if out.len() != tw * th * 3 {
+        return Err(format!(
+            "a buffer of {} bytes for a {tw}x{th} tile",
+            out.len()
+        ));
+    }
     match fmt.compression {
         Compression::Jpeg => {
             let spliced;
@@ -149,25 +184,21 @@ pub(crate) fn decode_tile(
                 }
                 None => data,
             };
-            let (w, h, px) = decode_jpeg(stream, fmt.ycbcr)?;
+            let (w, h, px) = decode_jpeg(stream, fmt.ycbcr, Some(&mut *out))?;
+            let Some(px) = px else {
+                return Ok(()); // decoded in place
+            };
             if w == tw && h == th {
-                return Ok(px);
+                out.copy_from_slice(&px);
+                return Ok(());
             }
-            if w < tw || h < th {
-                // Some writers store edge tiles cropped; pad them to the tile size.
-                let mut out = vec![0u8; tw * th * 3];
-                for y in 0..h.min(th) {
-                    let n = w.min(tw) * 3;
-                    out[y * tw * 3..y * tw * 3 + n].copy_from_slice(&px[y * w * 3..y * w * 3 + n]);
-                }
-                return Ok(out);
+            // Some writers store edge tiles cropped (padded black here), others larger ones.
+            out.fill(0);
+            let n = w.min(tw) * 3;
+            for y in 0..h.min(th) {
+                out[y * tw * 3..y * tw * 3 + n].copy_from_slice(&px[y * w * 3..y * w * 3 + n]);
             }
-            let mut out = vec![0u8; tw * th * 3];
-            for y in 0..th {
-                out[y * tw * 3..(y + 1) * tw * 3]
-                    .copy_from_slice(&px[y * w * 3..y * w * 3 + tw * 3]);
-            }
-            Ok(out)
+            Ok(())
         }
         Compression::None | Compression::Lzw | Compression::Deflate => {
             let raw = match fmt.compression {
@@ -186,7 +217,8 @@ pub(crate) fn decode_tile(
                     out
                 }
             };
-            unpack_samples(fmt, raw, tw, th)
+            out.copy_from_slice(&unpack_samples(fmt, raw, tw, th)?);
+            Ok(())
         }
     }
 }

@@ -479,30 +479,40 @@ impl TiffSlide {
             return Ok(t);
         }
         let l = &self.levels[level];
+        let mut px = vec![0u8; l.tile_w as usize * l.tile_h as usize * 3];
+        self.decode_into(level, tx, ty, &mut px)?;
+        let px = Arc::new(px);
+        self.cache.insert(key, px.clone());
+        Ok(px)
+    }
+
+    /// Reads and decodes one tile into `out` (`tile_w * tile_h * 3` bytes), bypassing the cache.
+    fn decode_into(&self, level: usize, tx: u64, ty: u64, out: &mut [u8]) -> Result<()> {
+        let l = &self.levels[level];
         let i = (ty * l.tiles_across + tx) as usize;
         let (off, len) = (l.offsets[i], l.counts[i]);
-        let (tw, th) = (l.tile_w as usize, l.tile_h as usize);
-        let px = if len == 0 {
+        if len == 0 {
             // A missing tile is transparent in OpenSlide: black after conversion to RGB.
-            vec![0u8; tw * th * 3]
-        } else {
-            let mut buf = vec![0u8; len as usize];
-            read_exact_at(&self.file, &mut buf, off).map_err(|e| {
-                Error::format(
-                    &self.path,
-                    format!("level {level} tile ({tx}, {ty}): cannot read {len} bytes at offset {off}: {e}"),
-                )
-            })?;
-            codec::decode_tile(&l.format, &buf, tw, th).map_err(|msg| {
+            out.fill(0);
+            return Ok(());
+        }
+        let mut buf = vec![0u8; len as usize];
+        read_exact_at(&self.file, &mut buf, off).map_err(|e| {
+            Error::format(
+                &self.path,
+                format!(
+                    "level {level} tile ({tx}, {ty}): cannot read {len} bytes at offset {off}: {e}"
+                ),
+            )
+        })?;
+        codec::decode_tile_into(&l.format, &buf, l.tile_w as usize, l.tile_h as usize, out).map_err(
+            |msg| {
                 Error::format(
                     &self.path,
                     format!("level {level} tile ({tx}, {ty}): {msg}"),
                 )
-            })?
-        };
-        let px = Arc::new(px);
-        self.cache.insert(key, px.clone());
-        Ok(px)
+            },
+        )
     }
 
     /// Cache (hits, misses).
@@ -556,6 +566,25 @@ impl Backend for TiffSlide {
             return Ok(());
         }
         let (tw, th) = (l.tile_w as i64, l.tile_h as i64);
+        // A read of exactly one whole tile (grid tiling, aligned RSP tiles) is decoded straight
+        // into the output and not cached: such reads are rarely repeated, and caching them would
+        // cost a copy and evict the tiles that overlapping reads share.
+        if (w as i64, h as i64) == (tw, th)
+            && px >= 0
+            && py >= 0
+            && px % tw == 0
+            && py % th == 0
+            && (x1, y1) == (px + tw, py + th)
+        {
+            let (tx, ty) = ((px / tw) as u64, (py / th) as u64);
+            return match self.cache.get(&(level, tx, ty)) {
+                Some(t) => {
+                    out.copy_from_slice(&t);
+                    Ok(())
+                }
+                None => self.decode_into(level, tx, ty, out),
+            };
+        }
         for ty in (y0 / th)..=((y1 - 1) / th) {
             for tx in (x0 / tw)..=((x1 - 1) / tw) {
                 let tile = self.tile(level, tx as u64, ty as u64)?;

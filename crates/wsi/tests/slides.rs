@@ -251,3 +251,48 @@ fn thumbnail_fits_the_requested_size() {
         assert_eq!(t.width(), 224); // 2220 / (2967 / 300) = 224.4
     }
 }
+
+/// A read of exactly one whole tile takes a shortcut (decoded straight into the output, not
+/// cached): its pixels equal those of the same area cut from a larger read, whether the tile
+/// was cached before or not, at every level, the right and bottom edge tiles included.
+#[test]
+fn whole_tile_reads_equal_crops_of_larger_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = pyramid(
+        dir.path(),
+        "p.tif",
+        &smooth(300, 200),
+        64,
+        Default::default(),
+    );
+    for b in backends() {
+        for (path, tile) in [(svs(), 240usize), (written.clone(), 64)] {
+            let s = open(&path, b);
+            for level in 0..s.level_count() {
+                let lvl = s.resolve(LevelSpec::Index(level)).unwrap();
+                let (w, h) = (lvl.width as usize, lvl.height as usize);
+                let (across, down) = (w.div_ceil(tile), h.div_ceil(tile));
+                for (tx, ty) in [
+                    (0, 0),
+                    (across - 1, 0),
+                    (0, down - 1),
+                    (across - 1, down - 1),
+                ] {
+                    let (x, y) = ((tx * tile) as i64, (ty * tile) as i64);
+                    // uncached first, then from the cache after the larger read
+                    let first = s.read_at(&lvl, x, y, tile, tile).unwrap();
+                    let big = s.read_at(&lvl, x - 8, y - 8, tile + 16, tile + 16).unwrap();
+                    let again = s.read_at(&lvl, x, y, tile, tile).unwrap();
+                    let mut crop = Image::new(tile, tile);
+                    for yy in 0..tile {
+                        for xx in 0..tile {
+                            crop.put_pixel(xx, yy, big.pixel(xx + 8, yy + 8));
+                        }
+                    }
+                    assert_eq!(first, crop, "{b} {path:?} level {level} tile ({tx}, {ty})");
+                    assert_eq!(again, crop, "{b} {path:?} level {level} tile ({tx}, {ty})");
+                }
+            }
+        }
+    }
+}
