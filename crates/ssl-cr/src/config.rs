@@ -421,6 +421,46 @@ pub fn sampling_from_str(s: &str) -> Result<Sampling> {
 mod tests {
     use super::*;
 
+    /// A random-init baseline is only comparable with SSL if it has the pretrained network's
+    /// shape: every fine-tuning preset's `[model]` equals the `[model]` of the pretraining
+    /// preset it is meant to start from (the synthetic pair once differed, width 16 vs 8).
+    #[test]
+    fn finetune_presets_build_the_pretrained_network() {
+        let pretrain = |text: &str| {
+            let v: toml::Value = toml::from_str(text).unwrap();
+            let m = &v["model"];
+            (
+                m["depth"].as_integer().unwrap(),
+                m["width"].as_integer().unwrap(),
+            )
+        };
+        for (finetune, pre) in [
+            (
+                "synthetic",
+                include_str!("../../../data/presets/pretrain-synthetic.toml"),
+            ),
+            (
+                "paper-breastpathq",
+                include_str!("../../../data/presets/pretrain-paper-breastpathq.toml"),
+            ),
+            (
+                "paper-camelyon16",
+                include_str!("../../../data/presets/pretrain-paper-camelyon16.toml"),
+            ),
+            (
+                "paper-kather",
+                include_str!("../../../data/presets/pretrain-paper-v2.toml"),
+            ),
+        ] {
+            let m = FinetuneConfig::preset(finetune).unwrap().model;
+            assert_eq!(
+                (m.depth as i64, m.width as i64),
+                pretrain(pre),
+                "finetune preset {finetune}"
+            );
+        }
+    }
+
     #[test]
     fn every_preset_parses_and_validates() {
         for (stage, name, _) in PRESETS {

@@ -37,7 +37,7 @@
 //! Presets (`data/presets/{finetune,consistency}-{paper-breastpathq,paper-camelyon16,
 //! paper-kather,synthetic}.toml`, compiled in): the `paper-*` ones follow spec §3.4/§7.3/§7.4;
 //! `synthetic` is sized for 2 CPU cores on histo-synth's `small` data: the RSP synthetic preset's
-//! network (ResNet-18 of width 16), 64-px inputs, and epochs capped at a number of steps
+//! network (ResNet-18 of width 8), 64-px inputs, and epochs capped at a number of steps
 //! (`steps_per_epoch`) so that a run costs the same at 10 % and at 100 % of the labels. Measured
 //! on the shared 2-core machine (load 7–9) with `cargo run --release -p histo-ssl-cr --example
 //! step_timing -- 16 64 16`: one step of 16 samples (48 views) takes 275–477 ms (forward,
