@@ -5,7 +5,7 @@
 //! trunk and pair head then initialise fine-tuning (histo-ssl-cr). [`pretrain`] runs it on top
 //! of histo-datasets (triplets, split by slide), histo-augment (the RSP pool), histo-models
 //! (`PretextModel`) and histo-train (SGD-Nesterov + Lookahead, the epoch loop, checkpoints and
-//! exact resume); [`probe`] measures the learned trunk with a linear probe.
+//! exact resume); [`probe()`] measures the learned trunk with a linear probe.
 //!
 //! **Configuration**: [`PretrainConfig`] (TOML), presets in `data/presets/pretrain-*.toml`
 //! compiled in ([`PRESETS`]): `paper-breastpathq`, `paper-camelyon16`, `paper-v2` (the paper's

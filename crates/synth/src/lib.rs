@@ -17,7 +17,7 @@
 //! its own, in bounded memory, identically whatever tiling or thread count produced it. Slides
 //! are streamed row of tiles by row of tiles to histo-wsi's pyramidal TIFF writer.
 //!
-//! [`generate`] writes, under one folder and resumably (temporary file + rename; complete files
+//! [`generate()`] writes, under one folder and resumably (temporary file + rename; complete files
 //! are skipped; `synth.json` records the configuration): `pretrain/slide_NNN.svs` (Aperio-style
 //! pyramids, MPP 0.5, AppMag 20, ≥ 4 levels); `kather/{train,test}/{ADI,…,TUM}/*.tif`
 //! (224×224, train and test from different staining batches, the test set shifted);

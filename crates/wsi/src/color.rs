@@ -60,7 +60,7 @@ pub fn hsv_saturation(rgb: [u8; 3]) -> f64 {
 }
 
 /// Sum of a* over all pixels of an interleaved RGB buffer, with the pixel count (for slide
-/// means). Uses [`lab_a_fast`]: the sum differs from one of [`lab_a`] values in the last bits.
+/// means), with a fast cube root: the sum differs from one of [`lab_a`] values in the last bits.
 pub fn sum_lab_a(rgb: &[u8]) -> (f64, u64) {
     let l = linear_lut();
     let mut s = 0.0;
