@@ -11,7 +11,10 @@ use serde::Serialize;
 
 use crate::sampler::{RspConfig, for_each_triplet, plan_slide};
 use crate::slide::{BackendKind, Slide, SlideOptions};
-use crate::store::{Manifest, ShardEntry, ShardWriter, SlideEntry, SlideStatus, shard_name};
+use crate::store::{
+    Manifest, ShardEntry, ShardWriter, SlideEntry, SlideStatus, remove_stale_temporaries,
+    shard_name,
+};
 use crate::{Error, Result};
 
 /// Options of a tiling run.
@@ -265,6 +268,13 @@ pub fn tile_rsp(
 ) -> Result<RunSummary> {
     let start = Instant::now();
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let stale = remove_stale_temporaries(out)?;
+    if stale > 0 {
+        tracing::info!(
+            "{}: removed {stale} temporary file(s) of an interrupted run",
+            out.display()
+        );
+    }
     let params = serde_json::to_value(&run.config).map_err(|e| Error::Invalid(e.to_string()))?;
     let mut manifest = if out.join("manifest.json").exists() {
         let m = Manifest::load(out)?;

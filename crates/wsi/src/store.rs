@@ -198,6 +198,28 @@ impl Manifest {
     }
 }
 
+/// Removes the temporary files an interrupted run left in a store directory (a shard or
+/// manifest being written when the process was killed: `*.safetensors.PID.tmp`,
+/// `manifest.json.PID.tmp`). Returns how many were removed. Only one run may write to a store
+/// at a time, so such files are never another live run's.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<usize> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.ends_with(".tmp")
+            && (name.starts_with("manifest.json.")
+                || (name.starts_with('s') && name.contains(".safetensors.")));
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let p = entry.path();
+            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Name of shard `k` of slide `slide`.
 pub fn shard_name(slide: usize, k: usize) -> String {
     format!("s{slide:05}-{k:04}.safetensors")

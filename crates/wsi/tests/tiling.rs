@@ -280,7 +280,7 @@ fn real_svs_at_virtual_20_10_5x_gives_triplets() {
 
 /// A slide whose level-0 tiles are damaged plans fine (tissue comes from level 2) but fails
 /// while its triplets stream into a shard: it is recorded as failed, and neither the shard nor
-/// its temporary file is left in the store.
+/// its temporary file is left in the store (nor the temporaries of an earlier, killed run).
 #[test]
 fn damaged_tiles_fail_the_slide_and_leave_no_partial_shard() {
     let dir = tempfile::tempdir().unwrap();
@@ -305,7 +305,13 @@ fn damaged_tiles_fail_the_slide_and_leave_no_partial_shard() {
     };
     let plan = plan_slide(&open(&bad, BackendKind::Rust), &run.config).unwrap();
     assert_eq!(plan.triplets.len(), 10);
+    // what a killed run leaves behind: removed when the store is next written
     let out = dir.path().join("store");
+    std::fs::create_dir_all(&out).unwrap();
+    for stale in ["s00000-0000.safetensors.4242.tmp", "manifest.json.4242.tmp"] {
+        std::fs::write(out.join(stale), b"partial").unwrap();
+    }
+    std::fs::write(out.join("notes.tmp"), b"not ours").unwrap();
     let summary = tile_rsp(&[bad], &out, &run, &|_: &Progress| {}).unwrap();
     assert_eq!(summary.failed.len(), 1, "{summary:?}");
     assert!(
@@ -313,11 +319,12 @@ fn damaged_tiles_fail_the_slide_and_leave_no_partial_shard() {
         "{:?}",
         summary.failed
     );
-    let files: Vec<String> = std::fs::read_dir(&out)
+    let mut files: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(files, ["manifest.json"]);
+    files.sort();
+    assert_eq!(files, ["manifest.json", "notes.tmp"]);
     let store = TileStore::open(&out).unwrap();
     assert_eq!(store.len(), 0);
     assert_eq!(store.slides()[0].status, SlideStatus::Failed);
