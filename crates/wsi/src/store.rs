@@ -11,9 +11,10 @@
 //!   `coords` (i64 `[n, 9]`: slide index, grid x, grid y (LR2 pixels), then the level-0
 //!   top-left x, y of the LR2, LR1 and HR tiles).
 //!
-//! Shards and the manifest are written to a temporary name and renamed, and the manifest is
-//! rewritten after each slide, so an interrupted run leaves a valid store that a re-run
-//! completes (slides already `complete` are skipped).
+//! Shards are streamed triplet by triplet into a temporary file ([`ShardWriter`]) and renamed
+//! when complete; the manifest is likewise written to a temporary name and renamed after each
+//! slide. So an interrupted run leaves a valid store that a re-run completes (slides already
+//! `complete` are skipped, and the temporary files of the killed run are removed).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
