@@ -150,7 +150,43 @@ pub struct TissueDetector {
     stats: TissueStats,
 }
 
-/// Reads rows `[y, y+n)` × columns `[x, x+w)` of `level`, in parallel column chunks.
+/// Reads rows `[y, y+n)` × columns `[x, x+w)` of `level` in parallel column chunks, turns the
+/// RGB of each chunk (`cw*n*3` bytes) into `k` bytes per pixel with `f`, and stitches the
+/// chunks back together row-major (`w*n*k` bytes).
+fn map_rows(
+    slide: &Slide,
+    level: &ReadLevel,
+    (x, w): (i64, usize),
+    (y, n): (i64, usize),
+    k: usize,
+    f: impl Fn(&mut Vec<u8>) -> Vec<u8> + Sync,
+) -> Result<Vec<u8>> {
+    const CHUNK: usize = 512;
+    let chunks: Vec<(usize, usize)> = (0..w)
+        .step_by(CHUNK)
+        .map(|c| (c, CHUNK.min(w - c)))
+        .collect();
+    let mut parts: Vec<Vec<u8>> = chunks
+        .par_iter()
+        .map_init(Vec::new, |rgb, &(c, cw)| {
+            rgb.resize(cw * n * 3, 0);
+            slide.read_at_into(level, x + c as i64, y, cw, n, rgb)?;
+            Ok(f(rgb))
+        })
+        .collect::<Result<_>>()?;
+    if parts.len() == 1 {
+        return Ok(parts.swap_remove(0));
+    }
+    let mut out = vec![0u8; w * n * k];
+    for (&(c, cw), part) in chunks.iter().zip(&parts) {
+        for (dst, src) in out.chunks_exact_mut(w * k).zip(part.chunks_exact(cw * k)) {
+            dst[c * k..(c + cw) * k].copy_from_slice(src);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads rows `[y, y+n)` × columns `[x, x+w)` of `level` (RGB), in parallel column chunks.
 pub(crate) fn read_rows(
     slide: &Slide,
     level: &ReadLevel,
@@ -159,27 +195,7 @@ pub(crate) fn read_rows(
     y: i64,
     n: usize,
 ) -> Result<Vec<u8>> {
-    const CHUNK: usize = 1024;
-    if w <= CHUNK {
-        return Ok(slide.read_at(level, x, y, w, n)?.into_raw());
-    }
-    let chunks: Vec<(usize, usize)> = (0..w)
-        .step_by(CHUNK)
-        .map(|c| (c, CHUNK.min(w - c)))
-        .collect();
-    let parts: Vec<Result<Vec<u8>>> = chunks
-        .par_iter()
-        .map(|&(c, cw)| Ok(slide.read_at(level, x + c as i64, y, cw, n)?.into_raw()))
-        .collect();
-    let mut out = vec![0u8; w * n * 3];
-    for (&(c, cw), part) in chunks.iter().zip(parts) {
-        let part = part?;
-        for r in 0..n {
-            out[(r * w + c) * 3..(r * w + c + cw) * 3]
-                .copy_from_slice(&part[r * cw * 3..(r + 1) * cw * 3]);
-        }
-    }
-    Ok(out)
+    map_rows(slide, level, (x, w), (y, n), 3, std::mem::take)
 }
 
 /// The statistics level of a method on a slide: a native level, or a virtual one when the
@@ -466,31 +482,11 @@ impl TissueDetector {
         y: i64,
         n: usize,
     ) -> Result<Vec<u8>> {
-        const CHUNK: usize = 512;
-        let chunks: Vec<(usize, usize)> = (0..w)
-            .step_by(CHUNK)
-            .map(|c| (c, CHUNK.min(w - c)))
-            .collect();
-        let mut parts: Vec<Vec<u8>> = chunks
-            .par_iter()
-            .map_init(Vec::new, |rgb, &(c, cw)| {
-                rgb.resize(cw * n * 3, 0);
-                slide.read_at_into(level, x + c as i64, y, cw, n, rgb)?;
-                let mut m = vec![0u8; cw * n];
-                self.test.mask(rgb, &mut m);
-                Ok(m)
-            })
-            .collect::<Result<_>>()?;
-        if parts.len() == 1 {
-            return Ok(parts.swap_remove(0));
-        }
-        let mut out = vec![0u8; w * n];
-        for (&(c, cw), m) in chunks.iter().zip(&parts) {
-            for (dst, src) in out.chunks_exact_mut(w).zip(m.chunks_exact(cw)) {
-                dst[c..c + cw].copy_from_slice(src);
-            }
-        }
-        Ok(out)
+        map_rows(slide, level, (x, w), (y, n), 1, |rgb| {
+            let mut m = vec![0u8; rgb.len() / 3];
+            self.test.mask(rgb, &mut m);
+            m
+        })
     }
 
     /// The per-pixel tissue mask of a whole level (`width*height` booleans, row-major).
