@@ -182,7 +182,7 @@ impl Manifest {
     /// Writes `dir/manifest.json` atomically (temporary file + rename).
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join("manifest.json");
-        let tmp = dir.join(format!("manifest.json.{}.tmp", std::process::id()));
+        let tmp = temporary_path(&path);
         let text =
             serde_json::to_string_pretty(self).map_err(|e| Error::format(&path, e.to_string()))?;
         std::fs::write(&tmp, text + "\n").map_err(|e| Error::io(&tmp, e))?;
@@ -197,6 +197,16 @@ impl Manifest {
             .map(|s| s.shards.iter().map(|x| x.count).sum::<usize>())
             .sum()
     }
+}
+
+/// The temporary name a store file is written under before its rename: `NAME.PID.tmp`.
+fn temporary_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|s| s.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
 }
 
 /// Removes the temporary files an interrupted run left in a store directory (a shard or
@@ -292,12 +302,7 @@ impl ShardWriter {
         let mut head = header.to_string().into_bytes();
         head.resize(head.len().next_multiple_of(8), b' ');
         let base = 8 + head.len() as u64;
-        let mut name = path
-            .file_name()
-            .map(|s| s.to_os_string())
-            .unwrap_or_default();
-        name.push(format!(".{}.tmp", std::process::id()));
-        let tmp = path.with_file_name(name);
+        let tmp = temporary_path(path);
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let w = Self {
             file,
